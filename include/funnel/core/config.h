@@ -1,0 +1,58 @@
+// Funnel's configuration, read from TOML (funnel.toml at the repository root documents every
+// key with its default). Unknown keys are errors so a typo never silently falls back to a default.
+//
+//   FUNNEL_ASSIGN_OR_RETURN(Config cfg, LoadConfig("funnel.toml"));   // or Config{} for defaults
+//   double w = cfg.events.WeightOf("like");
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "funnel/core/status.h"
+
+namespace funnel {
+
+struct StoreConfig {
+  // Events per durable commit (one synced RocksDB write batch) during imports.
+  int commit_batch = 20000;
+  // RocksDB block cache, MiB.
+  int block_cache_mb = 256;
+};
+
+struct EventsConfig {
+  // Weight of each event type as implicit feedback; types not listed weigh `default_weight`.
+  std::map<std::string, double, std::less<>> weights = {
+      {"impression", 0.0}, {"skip", -1.0},  {"click", 1.0},       {"view", 1.0},
+      {"watch", 1.0},      {"like", 4.0},   {"dislike", -4.0},    {"share", 6.0},
+      {"rating", 1.0},     {"purchase", 8.0}, {"add_to_cart", 3.0}};
+  double default_weight = 1.0;
+  // Types that count as positives for implicit data (evaluation, training labels).
+  std::vector<std::string> positive_types = {"click", "watch", "like", "share", "purchase",
+                                             "add_to_cart", "view"};
+  // A `rating` event is a positive when value >= this (explicit data).
+  double rating_positive_threshold = 4.0;
+
+  double WeightOf(std::string_view type) const;
+  bool IsPositiveType(std::string_view type) const;
+};
+
+struct ImportConfig {
+  size_t max_line_bytes = 1 << 20;   // longer lines are rejected, not parsed
+  size_t max_id_bytes = 256;         // user, item, id, request_id
+  size_t max_context_bytes = 16384;  // raw JSON of `context` / `attributes`
+};
+
+struct Config {
+  StoreConfig store;
+  EventsConfig events;
+  ImportConfig import;
+  std::string log_level = "info";
+};
+
+// Reads and validates a TOML file; errors name the file, the key and what is wrong.
+StatusOr<Config> LoadConfig(const std::string& path);
+StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source_name);
+
+}  // namespace funnel

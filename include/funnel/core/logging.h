@@ -1,0 +1,15 @@
+// Logging goes through spdlog to stderr; stdout is kept for a command's results.
+#pragma once
+
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "funnel/core/status.h"
+
+namespace funnel {
+
+// Sets the global level from a name (trace, debug, info, warn, error, off).
+Status SetLogLevel(std::string_view level);
+
+}  // namespace funnel

@@ -1,0 +1,29 @@
+// Where importers put what they parse. The event store implements it; tests may use a vector.
+// Keeping importers behind this interface lets events/ sit below store/ in the stage order.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "funnel/core/status.h"
+#include "funnel/events/event.h"
+
+namespace funnel::events {
+
+struct AppendResult {
+  uint64_t accepted = 0;    // newly stored
+  uint64_t duplicates = 0;  // already stored (or repeated within the batch), skipped
+};
+
+// Implementations say their own thread-safety.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  // Stores the new events of `events`; durable when it returns OK.
+  virtual StatusOr<AppendResult> Append(std::span<const Event> events) = 0;
+  // Inserts or replaces item metadata / user attributes; durable when it returns OK.
+  virtual Status UpsertItems(std::span<const Item> items) = 0;
+  virtual Status UpsertUsers(std::span<const User> users) = 0;
+};
+
+}  // namespace funnel::events

@@ -1,0 +1,19 @@
+// funnel: the one binary. Subcommands are registered explicitly here (no static initializers).
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Funnel: an end-to-end recommender system (events -> features -> retrieval -> "
+               "ranking -> serving)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "funnel 0.1.0");
+
+  funnel::cli::CommonOptions common;
+  int exit_code = funnel::cli::kExitOk;
+  funnel::cli::AddDemoCommand(app, common, &exit_code);
+  funnel::cli::AddGenerateCommand(app, common, &exit_code);
+  funnel::cli::AddImportCommand(app, common, &exit_code);
+  funnel::cli::AddStatsCommand(app, common, &exit_code);
+
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}

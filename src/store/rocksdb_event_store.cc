@@ -1,0 +1,495 @@
+// EventStore on RocksDB. One column family per kind of record (docs/formats/event-store.md).
+// A single writer mutex serializes appends so the dictionaries, the sequence counter and the
+// stats record can be updated in the same atomic WriteBatch as the events themselves.
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <shared_mutex>
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/container/flat_hash_set.h"
+#include "funnel/store/event_store.h"
+#include "store/encoding.h"
+
+namespace funnel::store {
+
+namespace enc = encoding;
+
+namespace {
+
+constexpr char kUserDict = 'u';
+constexpr char kItemDict = 'i';
+constexpr char kTypeDict = 't';
+constexpr char kStatsKey[] = "stats";
+constexpr uint32_t kStatsVersion = 1;
+
+enum Cf : size_t { kDefault, kEvents, kHistory, kDedupe, kDict, kItems, kUsers, kNumCf };
+const char* const kCfNames[kNumCf] = {"default", "events", "history", "dedupe",
+                                      "dict",    "items",  "users"};
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(Cat(what, ": ", s.ToString()));
+}
+
+// Counters kept in one record, rewritten in every batch so they never disagree with the data.
+struct Counters {
+  uint64_t next_seq = 0;
+  uint64_t events = 0;
+  int64_t min_ts = 0, max_ts = 0;  // valid when events > 0
+  uint64_t items_with_metadata = 0;
+  uint64_t users_with_attributes = 0;
+  std::vector<uint64_t> by_type;
+
+  std::string Encode() const {
+    std::string out;
+    enc::PutBE32(out, kStatsVersion);
+    for (uint64_t v : {next_seq, events, static_cast<uint64_t>(min_ts),
+                       static_cast<uint64_t>(max_ts), items_with_metadata, users_with_attributes})
+      enc::PutBE64(out, v);
+    enc::PutBE32(out, static_cast<uint32_t>(by_type.size()));
+    for (uint64_t c : by_type) enc::PutBE64(out, c);
+    return out;
+  }
+  bool Decode(std::string_view in) {
+    if (in.size() < 4 + 6 * 8 + 4 || enc::GetBE32(in.data()) != kStatsVersion) return false;
+    const char* p = in.data() + 4;
+    uint64_t f[6];
+    for (auto& v : f) {
+      v = enc::GetBE64(p);
+      p += 8;
+    }
+    next_seq = f[0];
+    events = f[1];
+    min_ts = static_cast<int64_t>(f[2]);
+    max_ts = static_cast<int64_t>(f[3]);
+    items_with_metadata = f[4];
+    users_with_attributes = f[5];
+    uint32_t n = enc::GetBE32(p);
+    p += 4;
+    if (in.size() != static_cast<size_t>(p - in.data()) + size_t{n} * 8) return false;
+    by_type.resize(n);
+    for (auto& c : by_type) {
+      c = enc::GetBE64(p);
+      p += 8;
+    }
+    return true;
+  }
+};
+
+class RocksEventStore final : public EventStore {
+ public:
+  ~RocksEventStore() override {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    handles_.clear();
+    db_.reset();
+  }
+
+  static StatusOr<std::unique_ptr<EventStore>> Open(const EventStoreOptions& options) {
+    auto store = std::unique_ptr<RocksEventStore>(new RocksEventStore(options));
+    FUNNEL_RETURN_IF_ERROR(store->OpenDb());
+    FUNNEL_RETURN_IF_ERROR(store->LoadState());
+    return std::unique_ptr<EventStore>(std::move(store));
+  }
+
+  StatusOr<AppendResult> Append(std::span<const events::Event> batch) override {
+    if (options_.read_only) return absl::FailedPreconditionError("event store is read-only");
+    std::lock_guard write_lock(write_mu_);
+    AppendResult result;
+
+    std::vector<std::string> keys;
+    keys.reserve(batch.size());
+    for (const auto& e : batch) keys.push_back(e.DedupeKey());
+    std::vector<bool> stored;
+    FUNNEL_RETURN_IF_ERROR(ExistingKeys(keys, &stored));
+
+    const size_t users_before = users_.size(), items_before = items_.size(),
+                 types_before = types_.size();
+    Counters next = counters_;
+    rocksdb::WriteBatch wb;
+    absl::flat_hash_set<std::string_view> in_batch;
+    std::string key, value;
+    {
+      std::unique_lock dict_lock(dict_mu_);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const events::Event& e = batch[i];
+        if (stored[i] || !in_batch.insert(keys[i]).second) {
+          ++result.duplicates;
+          continue;
+        }
+        UserIdx user{InternLocked(users_, kUserDict, e.user, wb)};
+        ItemIdx item{InternLocked(items_, kItemDict, e.item, wb)};
+        TypeIdx type{static_cast<uint16_t>(InternLocked(types_, kTypeDict, e.type, wb))};
+        if (types_.size() > 65535) {
+          RollbackDicts(users_before, items_before, types_before);
+          return absl::ResourceExhaustedError("more than 65535 distinct event types");
+        }
+        uint64_t seq = next.next_seq++;
+        enc::EncodeEventValue({user, item, type, e.value, e.id, e.request_id, e.context}, value);
+        wb.Put(handles_[kEvents], enc::EventKey(e.ts, seq), value);
+        enc::EncodeHistoryValue({item, type, e.value}, value);
+        wb.Put(handles_[kHistory], enc::HistoryKey(user, e.ts, seq), value);
+        key.clear();
+        enc::PutBE64(key, seq);
+        wb.Put(handles_[kDedupe], keys[i], key);
+
+        if (next.by_type.size() <= Raw(type)) next.by_type.resize(Raw(type) + 1);
+        ++next.by_type[Raw(type)];
+        if (next.events == 0 || e.ts.micros() < next.min_ts) next.min_ts = e.ts.micros();
+        if (next.events == 0 || e.ts.micros() > next.max_ts) next.max_ts = e.ts.micros();
+        ++next.events;
+        ++result.accepted;
+      }
+    }
+    if (result.accepted == 0) return result;
+    wb.Put(handles_[kDefault], kStatsKey, next.Encode());
+    Status s = FromRocks(db_->Write(WriteOpts(), &wb), "event store write");
+    if (!s.ok()) {
+      std::unique_lock dict_lock(dict_mu_);
+      RollbackDicts(users_before, items_before, types_before);
+      return s;
+    }
+    std::lock_guard stats_lock(stats_mu_);
+    counters_ = std::move(next);
+    return result;
+  }
+
+  Status UpsertItems(std::span<const events::Item> items) override {
+    return UpsertRecords(
+        items, kItemDict, kItems, &Counters::items_with_metadata,
+        [](const events::Item& it) -> const std::string& { return it.item; },
+        [](const events::Item& it, std::string& out) { enc::EncodeItem(it, out); });
+  }
+
+  Status UpsertUsers(std::span<const events::User> users) override {
+    return UpsertRecords(
+        users, kUserDict, kUsers, &Counters::users_with_attributes,
+        [](const events::User& u) -> const std::string& { return u.user; },
+        [](const events::User& u, std::string& out) { out = u.attributes; });
+  }
+
+  Status Replay(Timestamp from, Timestamp to, const EventCallback& fn) const override {
+    if (to <= from) return absl::OkStatus();
+    std::string lower = enc::EventKey(from, 0), upper = enc::EventKey(to, 0);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    ro.readahead_size = 2 << 20;
+    ro.fill_cache = false;  // a full replay would evict the hot working set
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kEvents]));
+    StoredEvent e;
+    enc::EventValue v;
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() != 16 || !enc::DecodeEventValue(it->value().ToStringView(), &v))
+        return absl::DataLossError("event store: undecodable event record");
+      e.ts = enc::TimeFromBits(enc::GetBE64(k.data()));
+      e.seq = enc::GetBE64(k.data() + 8);
+      e.user = v.user;
+      e.item = v.item;
+      e.type = v.type;
+      e.value = v.value;
+      e.id = v.id;
+      e.request_id = v.request_id;
+      e.context = v.context;
+      if (!fn(e)) return absl::OkStatus();
+    }
+    return FromRocks(it->status(), "event store replay");
+  }
+
+  Status UserHistory(UserIdx user, Timestamp from, Timestamp to,
+                     const HistoryCallback& fn) const override {
+    if (to <= from) return absl::OkStatus();
+    std::string lower = enc::HistoryKey(user, from, 0), upper = enc::HistoryKey(user, to, 0);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kHistory]));
+    HistoryEntry h;
+    enc::HistoryValue v;
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() != 20 || !enc::DecodeHistoryValue(it->value().ToStringView(), &v))
+        return absl::DataLossError("event store: undecodable history record");
+      h.ts = enc::TimeFromBits(enc::GetBE64(k.data() + 4));
+      h.seq = enc::GetBE64(k.data() + 12);
+      h.item = v.item;
+      h.type = v.type;
+      h.value = v.value;
+      if (!fn(h)) return absl::OkStatus();
+    }
+    return FromRocks(it->status(), "event store history");
+  }
+
+  std::optional<UserIdx> FindUser(std::string_view id) const override {
+    std::shared_lock l(dict_mu_);
+    auto i = users_.Find(id);
+    return i ? std::optional(UserIdx{*i}) : std::nullopt;
+  }
+  std::optional<ItemIdx> FindItem(std::string_view id) const override {
+    std::shared_lock l(dict_mu_);
+    auto i = items_.Find(id);
+    return i ? std::optional(ItemIdx{*i}) : std::nullopt;
+  }
+  std::optional<TypeIdx> FindType(std::string_view type) const override {
+    std::shared_lock l(dict_mu_);
+    auto i = types_.Find(type);
+    return i ? std::optional(TypeIdx{static_cast<uint16_t>(*i)}) : std::nullopt;
+  }
+  std::string UserName(UserIdx u) const override { return NameOf(users_, Raw(u)); }
+  std::string ItemName(ItemIdx i) const override { return NameOf(items_, Raw(i)); }
+  std::string TypeName(TypeIdx t) const override { return NameOf(types_, Raw(t)); }
+  uint32_t NumUsers() const override { return SizeOf(users_); }
+  uint32_t NumItems() const override { return SizeOf(items_); }
+  uint32_t NumTypes() const override { return SizeOf(types_); }
+
+  StatusOr<std::optional<events::Item>> GetItem(ItemIdx item) const override {
+    std::string value;
+    std::string key;
+    enc::PutBE32(key, Raw(item));
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kItems], key, &value);
+    if (s.IsNotFound()) return std::optional<events::Item>();
+    FUNNEL_RETURN_IF_ERROR(FromRocks(s, "event store item read"));
+    events::Item out;
+    if (!enc::DecodeItem(value, &out)) return absl::DataLossError("undecodable item record");
+    out.item = ItemName(item);
+    return std::optional(std::move(out));
+  }
+
+  StatusOr<std::optional<events::User>> GetUser(UserIdx user) const override {
+    std::string value;
+    std::string key;
+    enc::PutBE32(key, Raw(user));
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kUsers], key, &value);
+    if (s.IsNotFound()) return std::optional<events::User>();
+    FUNNEL_RETURN_IF_ERROR(FromRocks(s, "event store user read"));
+    return std::optional(events::User{UserName(user), std::move(value)});
+  }
+
+  Status ForEachItem(const std::function<bool(ItemIdx, const events::Item&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kItems]));
+    events::Item item;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 4 || !enc::DecodeItem(it->value().ToStringView(), &item))
+        return absl::DataLossError("undecodable item record");
+      ItemIdx idx{enc::GetBE32(it->key().data())};
+      item.item = ItemName(idx);
+      if (!fn(idx, item)) return absl::OkStatus();
+    }
+    return FromRocks(it->status(), "event store item scan");
+  }
+
+  StatusOr<bool> Contains(const events::Event& event) const override {
+    std::string value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), handles_[kDedupe], event.DedupeKey(), &value);
+    if (s.IsNotFound()) return false;
+    FUNNEL_RETURN_IF_ERROR(FromRocks(s, "event store lookup"));
+    return true;
+  }
+
+  StoreStats Stats() const override {
+    StoreStats st;
+    Counters c;
+    {
+      std::lock_guard l(stats_mu_);
+      c = counters_;
+    }
+    st.events = c.events;
+    for (size_t t = 0; t < c.by_type.size(); ++t)
+      if (c.by_type[t] > 0) st.events_by_type.emplace_back(TypeName(TypeIdx{static_cast<uint16_t>(t)}), c.by_type[t]);
+    std::sort(st.events_by_type.begin(), st.events_by_type.end(),
+              [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+    st.users = NumUsers();
+    st.items = NumItems();
+    st.items_with_metadata = c.items_with_metadata;
+    st.users_with_attributes = c.users_with_attributes;
+    if (c.events > 0) {
+      st.first_ts = Timestamp::FromMicros(c.min_ts);
+      st.last_ts = Timestamp::FromMicros(c.max_ts);
+    }
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(options_.path, ec))
+      if (entry.is_regular_file(ec)) st.disk_bytes += entry.file_size(ec);
+    return st;
+  }
+
+ private:
+  explicit RocksEventStore(const EventStoreOptions& options) : options_(options) {}
+
+  rocksdb::WriteOptions WriteOpts() const {
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    return wo;
+  }
+
+  Status OpenDb() {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = options_.create_if_missing;
+    db_options.create_missing_column_families = true;
+    db_options.max_background_jobs = 2;
+    db_options.bytes_per_sync = 1 << 20;
+
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(size_t(std::max(8, options_.block_cache_mb)) << 20);
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    rocksdb::ColumnFamilyOptions cf_options;
+    cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    cf_options.compression = rocksdb::kLZ4Compression;
+    cf_options.bottommost_compression = rocksdb::kZSTD;
+    cf_options.write_buffer_size = 64 << 20;
+    cf_options.memtable_prefix_bloom_size_ratio = 0.05;  // fast misses for the dedupe lookups
+    cf_options.memtable_whole_key_filtering = true;
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : kCfNames) cfs.emplace_back(name, cf_options);
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s;
+    if (options_.read_only) {
+      s = rocksdb::DB::OpenForReadOnly(db_options, options_.path, cfs, &handles_, &raw);
+    } else {
+      std::error_code ec;
+      std::filesystem::create_directories(options_.path, ec);
+      if (ec)
+        return absl::InvalidArgumentError(
+            Cat("cannot create data directory ", options_.path, ": ", ec.message()));
+      s = rocksdb::DB::Open(db_options, options_.path, cfs, &handles_, &raw);
+    }
+    if (!s.ok()) {
+      std::string hint = s.IsIOError() && s.ToString().find("lock") != std::string::npos
+                             ? " (is another funnel process using this data directory?)"
+                             : "";
+      return absl::UnavailableError(
+          Cat("cannot open event store at ", options_.path, ": ", s.ToString(), hint));
+    }
+    db_.reset(raw);
+    return absl::OkStatus();
+  }
+
+  Status LoadState() {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kDefault], kStatsKey, &value);
+    if (s.ok()) {
+      if (!counters_.Decode(value))
+        return absl::DataLossError(Cat("event store at ", options_.path,
+                                                ": unreadable stats record (wrong version?)"));
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "event store open");
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kDict]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() != 5) return absl::DataLossError("event store: bad dictionary key");
+      IdDictionary* dict = k[0] == kUserDict ? &users_ : k[0] == kItemDict ? &items_
+                         : k[0] == kTypeDict ? &types_ : nullptr;
+      uint32_t idx = enc::GetBE32(k.data() + 1);
+      if (dict == nullptr || idx != dict->size())
+        return absl::DataLossError("event store: dictionary has a gap or unknown kind");
+      dict->Restore(idx, it->value().ToStringView());
+    }
+    return FromRocks(it->status(), "event store dictionary load");
+  }
+
+  // Caller holds dict_mu_ exclusively; a new entry is written to the dictionary in `wb`.
+  uint32_t InternLocked(IdDictionary& dict, char kind, std::string_view name,
+                        rocksdb::WriteBatch& wb) {
+    bool added = false;
+    uint32_t idx = dict.Intern(name, &added);
+    if (added) wb.Put(handles_[kDict], enc::DictKey(kind, idx), name);
+    return idx;
+  }
+
+  void RollbackDicts(size_t users, size_t items, size_t types) {
+    users_.Truncate(users);
+    items_.Truncate(items);
+    types_.Truncate(types);
+  }
+
+  // stored[i]: keys[i] is already in the dedupe column family.
+  Status ExistingKeys(const std::vector<std::string>& keys, std::vector<bool>* stored) const {
+    stored->assign(keys.size(), false);
+    if (counters_.events == 0) return absl::OkStatus();
+    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(rocksdb::ReadOptions(), handles_[kDedupe], keys.size(), slices.data(),
+                  values.data(), statuses.data());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].ok()) (*stored)[i] = true;
+      else if (!statuses[i].IsNotFound()) return FromRocks(statuses[i], "event store dedupe lookup");
+    }
+    return absl::OkStatus();
+  }
+
+  template <typename Record, typename NameFn, typename EncodeFn>
+  Status UpsertRecords(std::span<const Record> records, char dict_kind, Cf cf,
+                       uint64_t Counters::*counter, NameFn name_of, EncodeFn encode) {
+    if (options_.read_only) return absl::FailedPreconditionError("event store is read-only");
+    std::lock_guard write_lock(write_mu_);
+    IdDictionary& dict = dict_kind == kUserDict ? users_ : items_;
+    const size_t users_before = users_.size(), items_before = items_.size();
+    Counters next = counters_;
+    rocksdb::WriteBatch wb;
+    absl::flat_hash_set<uint32_t> in_batch;
+    std::string key, value;
+    for (const Record& r : records) {
+      const std::string& name = name_of(r);
+      uint32_t idx;
+      {
+        std::unique_lock dict_lock(dict_mu_);
+        idx = InternLocked(dict, dict_kind, name, wb);
+      }
+      key.clear();
+      enc::PutBE32(key, idx);
+      std::string existing;
+      bool is_new = in_batch.insert(idx).second &&
+                    db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &existing).IsNotFound();
+      if (is_new) ++(next.*counter);
+      encode(r, value);
+      wb.Put(handles_[cf], key, value);
+    }
+    wb.Put(handles_[kDefault], kStatsKey, next.Encode());
+    Status s = FromRocks(db_->Write(WriteOpts(), &wb), "event store write");
+    if (!s.ok()) {
+      std::unique_lock dict_lock(dict_mu_);
+      RollbackDicts(users_before, items_before, types_.size());
+      return s;
+    }
+    std::lock_guard stats_lock(stats_mu_);
+    counters_ = std::move(next);
+    return absl::OkStatus();
+  }
+
+  std::string NameOf(const IdDictionary& dict, uint32_t idx) const {
+    std::shared_lock l(dict_mu_);
+    return idx < dict.size() ? dict.Name(idx) : std::string();
+  }
+  uint32_t SizeOf(const IdDictionary& dict) const {
+    std::shared_lock l(dict_mu_);
+    return static_cast<uint32_t>(dict.size());
+  }
+
+  // Constant after construction.
+  EventStoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  std::mutex write_mu_;  // serializes writers
+  mutable std::shared_mutex dict_mu_;  // guards the dictionaries
+  IdDictionary users_, items_, types_;
+  mutable std::mutex stats_mu_;  // guards counters_ (written under write_mu_ too)
+  Counters counters_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<EventStore>> EventStore::Open(const EventStoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("event store path is empty");
+  return RocksEventStore::Open(options);
+}
+
+}  // namespace funnel::store

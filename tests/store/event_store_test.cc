@@ -1,0 +1,224 @@
+#include "funnel/store/event_store.h"
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.h"
+
+namespace funnel::store {
+namespace {
+
+using events::Event;
+
+Event MakeEvent(std::string user, std::string item, std::string type, double ts,
+                std::string id = "") {
+  Event e;
+  e.user = std::move(user);
+  e.item = std::move(item);
+  e.type = std::move(type);
+  e.ts = Timestamp::FromSeconds(ts);
+  e.id = std::move(id);
+  return e;
+}
+
+std::unique_ptr<EventStore> OpenStore(const std::string& path, bool read_only = false) {
+  EventStoreOptions opts;
+  opts.path = path;
+  opts.read_only = read_only;
+  opts.create_if_missing = !read_only;
+  auto store = EventStore::Open(opts);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+std::vector<std::pair<double, std::string>> ReplayAll(const EventStore& store, double from, double to) {
+  std::vector<std::pair<double, std::string>> out;
+  Status s = store.Replay(Timestamp::FromSeconds(from), Timestamp::FromSeconds(to),
+                          [&](const StoredEvent& e) {
+                            out.emplace_back(e.ts.seconds(), store.ItemName(e.item));
+                            return true;
+                          });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+TEST(EventStoreTest, ReplayIsInTimeOrderWhateverTheArrivalOrder) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<Event> batch = {MakeEvent("u1", "c", "click", 30), MakeEvent("u2", "a", "click", 10),
+                              MakeEvent("u1", "b", "like", 20)};
+  ASSERT_TRUE(store->Append(batch).ok());
+  ASSERT_TRUE(store->Append(std::vector{MakeEvent("u3", "d", "view", 15)}).ok());
+  auto all = ReplayAll(*store, 0, 100);
+  std::vector<std::pair<double, std::string>> want = {{10, "a"}, {15, "d"}, {20, "b"}, {30, "c"}};
+  EXPECT_EQ(all, want);
+}
+
+TEST(EventStoreTest, ReplayRangeIsHalfOpen) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<Event> batch;
+  for (int t = 1; t <= 10; ++t) batch.push_back(MakeEvent("u", "i" + std::to_string(t), "click", t));
+  ASSERT_TRUE(store->Append(batch).ok());
+  auto part = ReplayAll(*store, 3, 6);
+  ASSERT_EQ(part.size(), 3u);
+  EXPECT_EQ(part.front().first, 3);
+  EXPECT_EQ(part.back().first, 5);
+  EXPECT_TRUE(ReplayAll(*store, 6, 6).empty());
+  EXPECT_TRUE(ReplayAll(*store, 7, 2).empty());
+}
+
+TEST(EventStoreTest, ReplayStopsWhenCallbackReturnsFalse) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->Append(std::vector{MakeEvent("u", "a", "click", 1), MakeEvent("u", "b", "click", 2)}).ok());
+  int seen = 0;
+  ASSERT_TRUE(store->Replay(Timestamp::Min(), Timestamp::Max(), [&](const StoredEvent&) {
+    ++seen;
+    return false;
+  }).ok());
+  EXPECT_EQ(seen, 1);
+}
+
+TEST(EventStoreTest, SameTimestampKeepsArrivalOrder) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->Append(std::vector{MakeEvent("u", "first", "click", 5)}).ok());
+  ASSERT_TRUE(store->Append(std::vector{MakeEvent("u", "second", "click", 5)}).ok());
+  auto all = ReplayAll(*store, 0, 10);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].second, "first");
+  EXPECT_EQ(all[1].second, "second");
+}
+
+TEST(EventStoreTest, DuplicateIdsAreStoredOnce) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto r1 = store->Append(std::vector{MakeEvent("u", "a", "click", 1, "e1"), MakeEvent("u", "a", "click", 1, "e1"),
+                                      MakeEvent("u", "b", "click", 2, "e2")});
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(r1->accepted, 2u);
+  EXPECT_EQ(r1->duplicates, 1u);
+  auto r2 = store->Append(std::vector{MakeEvent("u", "b", "click", 2, "e2"), MakeEvent("u", "c", "click", 3, "e3")});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->accepted, 1u);
+  EXPECT_EQ(r2->duplicates, 1u);
+  EXPECT_EQ(store->Stats().events, 3u);
+  EXPECT_EQ(ReplayAll(*store, 0, 10).size(), 3u);
+}
+
+TEST(EventStoreTest, EventsWithoutIdDedupeOnContent) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->Append(std::vector{MakeEvent("u", "a", "click", 1)}).ok());
+  auto r = store->Append(std::vector{MakeEvent("u", "a", "click", 1), MakeEvent("u", "a", "click", 2),
+                                     MakeEvent("u", "a", "like", 1)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->accepted, 2u);
+  EXPECT_EQ(r->duplicates, 1u);
+}
+
+TEST(EventStoreTest, StateSurvivesReopen) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_TRUE(store->Append(std::vector{MakeEvent("alice", "x", "like", 100, "e1"),
+                                          MakeEvent("bob", "y", "click", 50, "e2")}).ok());
+  }
+  auto store = OpenStore(dir.path());
+  EXPECT_EQ(store->NumUsers(), 2u);
+  EXPECT_EQ(store->NumItems(), 2u);
+  ASSERT_TRUE(store->FindUser("bob").has_value());
+  EXPECT_EQ(store->UserName(*store->FindUser("bob")), "bob");
+  StoreStats st = store->Stats();
+  EXPECT_EQ(st.events, 2u);
+  EXPECT_EQ(st.first_ts->seconds(), 50);
+  EXPECT_EQ(st.last_ts->seconds(), 100);
+  // Dedupe state is durable too, and new users continue the dense numbering.
+  auto r = store->Append(std::vector{MakeEvent("alice", "x", "like", 100, "e1"), MakeEvent("carol", "x", "like", 1, "e3")});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->duplicates, 1u);
+  EXPECT_EQ(Raw(*store->FindUser("carol")), 2u);
+}
+
+TEST(EventStoreTest, UserHistoryIsPerUserInTimeOrder) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->Append(std::vector{MakeEvent("u1", "c", "click", 30), MakeEvent("u2", "z", "click", 5),
+                                        MakeEvent("u1", "a", "like", 10), MakeEvent("u1", "b", "view", 20)}).ok());
+  std::vector<std::string> items;
+  ASSERT_TRUE(store->UserHistory(*store->FindUser("u1"), Timestamp::Min(), Timestamp::FromSeconds(30),
+                                 [&](const HistoryEntry& h) {
+                                   items.push_back(store->ItemName(h.item));
+                                   return true;
+                                 }).ok());
+  EXPECT_EQ(items, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(EventStoreTest, ReplayCarriesEveryField) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  Event e = MakeEvent("u", "i", "watch", 7.25, "e9");
+  e.value = 12.5;
+  e.request_id = "r1";
+  e.context = R"({"device":"ios"})";
+  ASSERT_TRUE(store->Append(std::vector{e}).ok());
+  int n = 0;
+  ASSERT_TRUE(store->Replay(Timestamp::Min(), Timestamp::Max(), [&](const StoredEvent& s) {
+    ++n;
+    EXPECT_EQ(s.ts.micros(), 7250000);
+    EXPECT_EQ(store->TypeName(s.type), "watch");
+    EXPECT_EQ(s.value, 12.5);
+    EXPECT_EQ(s.id, "e9");
+    EXPECT_EQ(s.request_id, "r1");
+    EXPECT_EQ(s.context, R"({"device":"ios"})");
+    return true;
+  }).ok());
+  EXPECT_EQ(n, 1);
+}
+
+TEST(EventStoreTest, ItemsAndUsersUpsert) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  events::Item item{"v1", Timestamp::FromSeconds(10), {"comedy"}, "c1", R"({"duration":30})"};
+  ASSERT_TRUE(store->UpsertItems(std::vector{item}).ok());
+  item.categories = {"drama"};
+  ASSERT_TRUE(store->UpsertItems(std::vector{item}).ok());
+  ASSERT_TRUE(store->UpsertUsers(std::vector{events::User{"u1", R"({"age":30})"}}).ok());
+  StoreStats st = store->Stats();
+  EXPECT_EQ(st.items_with_metadata, 1u);
+  EXPECT_EQ(st.users_with_attributes, 1u);
+  auto got = store->GetItem(*store->FindItem("v1"));
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->categories, (std::vector<std::string>{"drama"}));
+  EXPECT_EQ((*got)->creator, "c1");
+  auto user = store->GetUser(*store->FindUser("u1"));
+  ASSERT_TRUE(user.ok() && user->has_value());
+  EXPECT_EQ((*user)->attributes, R"({"age":30})");
+  // An item known only from events has no metadata: a value, not an error.
+  ASSERT_TRUE(store->Append(std::vector{MakeEvent("u1", "v2", "click", 1)}).ok());
+  auto none = store->GetItem(*store->FindItem("v2"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST(EventStoreTest, ReadOnlyStoreRefusesWrites) {
+  testing::TempDir dir;
+  { OpenStore(dir.path()); }
+  auto store = OpenStore(dir.path(), /*read_only=*/true);
+  EXPECT_EQ(store->Append(std::vector{MakeEvent("u", "a", "click", 1)}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(EventStoreTest, SecondWriterGetsAClearError) {
+  testing::TempDir dir;
+  auto first = OpenStore(dir.path());
+  EventStoreOptions opts;
+  opts.path = dir.path();
+  auto second = EventStore::Open(opts);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("another funnel process"), std::string::npos)
+      << second.status();
+}
+
+}  // namespace
+}  // namespace funnel::store
