@@ -13,12 +13,26 @@ void AppendField(std::string& out, std::string_view s) {
   out.append(reinterpret_cast<const char*>(&n), sizeof n);  // length-prefixed: no separator ambiguity
   out.append(s);
 }
+// Fixed-size keys keep the dedupe index compact and evenly spread over hash buckets.
+std::string HashKey(std::string_view canon) {
+  Hash128 h = StableHash128(canon);
+  std::string key(16, '\0');
+  std::memcpy(key.data(), &h.low, 8);
+  std::memcpy(key.data() + 8, &h.high, 8);
+  return key;
+}
+
 }  // namespace
 
 std::string Event::DedupeKey() const {
-  if (!id.empty()) return "i" + id;
   std::string canon;
   canon.reserve(user.size() + item.size() + type.size() + request_id.size() + context.size() + 48);
+  if (!id.empty()) {
+    canon.push_back('i');
+    canon.append(id);
+    return HashKey(canon);
+  }
+  canon.push_back('c');
   AppendField(canon, user);
   AppendField(canon, item);
   AppendField(canon, type);
@@ -29,11 +43,7 @@ std::string Event::DedupeKey() const {
   canon.append(reinterpret_cast<const char*>(&value_bits), sizeof value_bits);
   AppendField(canon, request_id);
   AppendField(canon, context);
-  Hash128 h = StableHash128(canon);
-  std::string key(1 + 16, 'c');
-  std::memcpy(key.data() + 1, &h.low, 8);
-  std::memcpy(key.data() + 9, &h.high, 8);
-  return key;
+  return HashKey(canon);
 }
 
 }  // namespace funnel::events

@@ -34,8 +34,9 @@ struct Event {
   std::string request_id;  // empty when absent
   std::string context;     // minified JSON object text; empty when absent
 
-  // The key that makes ingestion idempotent: "i" + id, or "c" + a stable 128-bit hash of
-  // the canonical content (user, item, type, ts in microseconds, value, request_id, context).
+  // The key that makes ingestion idempotent: the stable 128-bit hash (16 bytes) of "i" + id,
+  // or of "c" + the canonical content (user, item, type, ts in microseconds, value,
+  // request_id, context) when there is no id.
   std::string DedupeKey() const;
 };
 
