@@ -2,8 +2,11 @@
 // A single writer mutex serializes appends so the dictionaries, the sequence counter and the
 // stats record can be updated in the same atomic WriteBatch as the events themselves.
 #include <algorithm>
+#include <array>
+#include <future>
 #include <filesystem>
 #include <mutex>
+#include <numeric>
 #include <shared_mutex>
 
 #include <rocksdb/db.h>
@@ -11,6 +14,7 @@
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/write_batch.h>
 
 #include "absl/container/flat_hash_set.h"
@@ -93,14 +97,21 @@ class SortedRows {
     bytes_.append(key);
     bytes_.append(value);
   }
-  void SortInto(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf) {
+  void Sort() {
     auto key_of = [this](const Row& r) { return std::string_view(bytes_).substr(r.pos, r.key_len); };
-    std::sort(offsets_.begin(), offsets_.end(),
-              [&](const Row& a, const Row& b) { return key_of(a) < key_of(b); });
-    for (const Row& r : offsets_)
-      wb.Put(cf, rocksdb::Slice(bytes_.data() + r.pos, r.key_len),
-             rocksdb::Slice(bytes_.data() + r.pos + r.key_len, r.value_len));
+    // Most batches arrive in key order already (events by time): skip the sort then.
+    auto less = [&](const Row& a, const Row& b) { return key_of(a) < key_of(b); };
+    if (!std::is_sorted(offsets_.begin(), offsets_.end(), less))
+      std::sort(offsets_.begin(), offsets_.end(), less);
   }
+  template <typename Fn>  // fn(rocksdb::Slice key, rocksdb::Slice value)
+  void ForEach(Fn&& fn) const {
+    for (const Row& r : offsets_)
+      fn(rocksdb::Slice(bytes_.data() + r.pos, r.key_len),
+         rocksdb::Slice(bytes_.data() + r.pos + r.key_len, r.value_len));
+  }
+  bool empty() const { return offsets_.empty(); }
+  size_t size() const { return offsets_.size(); }
 
  private:
   struct Row {
@@ -109,6 +120,11 @@ class SortedRows {
   std::string bytes_;
   std::vector<Row> offsets_;
 };
+
+using BatchRows = std::array<SortedRows, kNumCf>;
+
+// Batches with at least this many new events take the SST ingestion path.
+constexpr uint64_t kBulkThreshold = 5000;
 
 class RocksEventStore final : public EventStore {
  public:
@@ -139,10 +155,9 @@ class RocksEventStore final : public EventStore {
     const size_t users_before = users_.size(), items_before = items_.size(),
                  types_before = types_.size();
     Counters next = counters_;
-    rocksdb::WriteBatch wb;
     absl::flat_hash_set<std::string_view> in_batch;
     std::string key, value;
-    SortedRows event_rows, history_rows, dedupe_rows;
+    BatchRows rows;
     {
       std::unique_lock dict_lock(dict_mu_);
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -151,21 +166,21 @@ class RocksEventStore final : public EventStore {
           ++result.duplicates;
           continue;
         }
-        UserIdx user{InternLocked(users_, kUserDict, e.user, wb)};
-        ItemIdx item{InternLocked(items_, kItemDict, e.item, wb)};
-        TypeIdx type{static_cast<uint16_t>(InternLocked(types_, kTypeDict, e.type, wb))};
+        UserIdx user{InternLocked(users_, kUserDict, e.user, rows[kDict])};
+        ItemIdx item{InternLocked(items_, kItemDict, e.item, rows[kDict])};
+        TypeIdx type{static_cast<uint16_t>(InternLocked(types_, kTypeDict, e.type, rows[kDict]))};
         if (types_.size() > 65535) {
           RollbackDicts(users_before, items_before, types_before);
           return absl::ResourceExhaustedError("more than 65535 distinct event types");
         }
         uint64_t seq = next.next_seq++;
         enc::EncodeEventValue({user, item, type, e.value, e.id, e.request_id, e.context}, value);
-        event_rows.Add(enc::EventKey(e.ts, seq), value);
+        rows[kEvents].Add(enc::EventKey(e.ts, seq), value);
         enc::EncodeHistoryValue({item, type, e.value}, value);
-        history_rows.Add(enc::HistoryKey(user, e.ts, seq), value);
+        rows[kHistory].Add(enc::HistoryKey(user, e.ts, seq), value);
         key.clear();
         enc::PutBE64(key, seq);
-        dedupe_rows.Add(keys[i], key);
+        rows[kDedupe].Add(keys[i], key);
 
         if (next.by_type.size() <= Raw(type)) next.by_type.resize(Raw(type) + 1);
         ++next.by_type[Raw(type)];
@@ -176,11 +191,8 @@ class RocksEventStore final : public EventStore {
       }
     }
     if (result.accepted == 0) return result;
-    event_rows.SortInto(wb, handles_[kEvents]);
-    history_rows.SortInto(wb, handles_[kHistory]);
-    dedupe_rows.SortInto(wb, handles_[kDedupe]);
-    wb.Put(handles_[kDefault], kStatsKey, next.Encode());
-    Status s = FromRocks(db_->Write(WriteOpts(), &wb), "event store write");
+    rows[kDefault].Add(kStatsKey, next.Encode());
+    Status s = Commit(rows, result.accepted >= kBulkThreshold);
     if (!s.ok()) {
       std::unique_lock dict_lock(dict_mu_);
       RollbackDicts(users_before, items_before, types_before);
@@ -393,6 +405,7 @@ class RocksEventStore final : public EventStore {
         o.memtable_whole_key_filtering = true;
       }
       cfs.emplace_back(kCfNames[cf], o);
+      cf_options_.push_back(rocksdb::Options(db_options, o));
     }
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s;
@@ -441,12 +454,12 @@ class RocksEventStore final : public EventStore {
     return FromRocks(it->status(), "event store dictionary load");
   }
 
-  // Caller holds dict_mu_ exclusively; a new entry is written to the dictionary in `wb`.
-  uint32_t InternLocked(IdDictionary& dict, char kind, std::string_view name,
-                        rocksdb::WriteBatch& wb) {
+  // Caller holds dict_mu_ exclusively; a new entry is added to the dictionary rows.
+  static uint32_t InternLocked(IdDictionary& dict, char kind, std::string_view name,
+                               SortedRows& dict_rows) {
     bool added = false;
     uint32_t idx = dict.Intern(name, &added);
-    if (added) wb.Put(handles_[kDict], enc::DictKey(kind, idx), name);
+    if (added) dict_rows.Add(enc::DictKey(kind, idx), name);
     return idx;
   }
 
@@ -460,14 +473,20 @@ class RocksEventStore final : public EventStore {
   Status ExistingKeys(const std::vector<std::string>& keys, std::vector<bool>* stored) const {
     stored->assign(keys.size(), false);
     if (counters_.events == 0) return absl::OkStatus();
-    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    // Sorted here, where fixed 16-byte keys compare cheaply, so MultiGet can skip its own sort.
+    std::vector<uint32_t> order(keys.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (uint32_t i : order) slices.emplace_back(keys[i]);
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
     db_->MultiGet(rocksdb::ReadOptions(), handles_[kDedupe], keys.size(), slices.data(),
-                  values.data(), statuses.data());
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (statuses[i].ok()) (*stored)[i] = true;
-      else if (!statuses[i].IsNotFound()) return FromRocks(statuses[i], "event store dedupe lookup");
+                  values.data(), statuses.data(), /*sorted_input=*/true);
+    for (size_t j = 0; j < keys.size(); ++j) {
+      if (statuses[j].ok()) (*stored)[order[j]] = true;
+      else if (!statuses[j].IsNotFound()) return FromRocks(statuses[j], "event store dedupe lookup");
     }
     return absl::OkStatus();
   }
@@ -483,12 +502,13 @@ class RocksEventStore final : public EventStore {
     rocksdb::WriteBatch wb;
     absl::flat_hash_set<uint32_t> in_batch;
     std::string key, value;
+    SortedRows dict_rows;
     for (const Record& r : records) {
       const std::string& name = name_of(r);
       uint32_t idx;
       {
         std::unique_lock dict_lock(dict_mu_);
-        idx = InternLocked(dict, dict_kind, name, wb);
+        idx = InternLocked(dict, dict_kind, name, dict_rows);
       }
       key.clear();
       enc::PutBE32(key, idx);
@@ -499,6 +519,7 @@ class RocksEventStore final : public EventStore {
       encode(r, value);
       wb.Put(handles_[cf], key, value);
     }
+    dict_rows.ForEach([&](rocksdb::Slice k, rocksdb::Slice v) { wb.Put(handles_[kDict], k, v); });
     wb.Put(handles_[kDefault], kStatsKey, next.Encode());
     Status s = FromRocks(db_->Write(WriteOpts(), &wb), "event store write");
     if (!s.ok()) {
@@ -509,6 +530,67 @@ class RocksEventStore final : public EventStore {
     std::lock_guard stats_lock(stats_mu_);
     counters_ = std::move(next);
     return absl::OkStatus();
+  }
+
+  // Writes the rows of every column family as one atomic, durable unit.
+  Status Commit(BatchRows& rows, bool bulk) {
+    for (auto& r : rows) r.Sort();
+    if (!bulk) {
+      rocksdb::WriteBatch wb;
+      for (size_t cf = 0; cf < kNumCf; ++cf)
+        rows[cf].ForEach([&](rocksdb::Slice k, rocksdb::Slice v) { wb.Put(handles_[cf], k, v); });
+      return FromRocks(db_->Write(WriteOpts(), &wb), "event store write");
+    }
+    return IngestRows(rows);
+  }
+
+  // The bulk path: one sorted SST file per column family, built in parallel and ingested with
+  // a single atomic IngestExternalFiles (one MANIFEST record: all files or none survive a
+  // crash). It skips the write-ahead log, the memtable and its flush, which is where a
+  // row-at-a-time write spends its time on large imports.
+  Status IngestRows(const BatchRows& rows) {
+    std::string dir = options_.path + "/ingest";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return absl::InternalError(Cat("cannot create ", dir, ": ", ec.message()));
+    std::vector<std::string> files(kNumCf);
+    std::vector<std::future<Status>> writers;
+    for (size_t cf = 0; cf < kNumCf; ++cf) {
+      if (rows[cf].empty()) continue;
+      files[cf] = Cat(dir, "/", ingest_counter_++, "-", kCfNames[cf], ".sst");
+      auto write = [this, &rows, &files, cf]() -> Status {
+        rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), cf_options_[cf], handles_[cf]);
+        FUNNEL_RETURN_IF_ERROR(FromRocks(writer.Open(files[cf]), "event store bulk write"));
+        rocksdb::Status st;
+        rows[cf].ForEach([&](rocksdb::Slice k, rocksdb::Slice v) {
+          if (st.ok()) st = writer.Put(k, v);
+        });
+        if (st.ok()) st = writer.Finish();  // fsyncs the file
+        return FromRocks(st, "event store bulk write");
+      };
+      // The big column families build their files side by side; the small ones inline.
+      if (rows[cf].size() > 1000) writers.push_back(std::async(std::launch::async, write));
+      else FUNNEL_RETURN_IF_ERROR(write());
+    }
+    Status written = absl::OkStatus();
+    for (auto& w : writers) {
+      Status s = w.get();
+      if (written.ok()) written = s;
+    }
+    std::vector<rocksdb::IngestExternalFileArg> args;
+    for (size_t cf = 0; cf < kNumCf && written.ok(); ++cf) {
+      if (files[cf].empty()) continue;
+      rocksdb::IngestExternalFileArg arg;
+      arg.column_family = handles_[cf];
+      arg.external_files = {files[cf]};
+      arg.options.move_files = true;
+      arg.options.allow_blocking_flush = true;  // a file overlapping the memtable flushes it
+      args.push_back(std::move(arg));
+    }
+    if (written.ok()) written = FromRocks(db_->IngestExternalFiles(args), "event store ingest");
+    for (const auto& f : files)
+      if (!f.empty()) std::filesystem::remove(f, ec);  // moved on success; debris on failure
+    return written;
   }
 
   std::string NameOf(const IdDictionary& dict, uint32_t idx) const {
@@ -524,12 +606,14 @@ class RocksEventStore final : public EventStore {
   EventStoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::vector<rocksdb::Options> cf_options_;  // for SstFileWriter, per column family
 
   std::mutex write_mu_;  // serializes writers
   mutable std::shared_mutex dict_mu_;  // guards the dictionaries
   IdDictionary users_, items_, types_;
   mutable std::mutex stats_mu_;  // guards counters_ (written under write_mu_ too)
   Counters counters_;
+  uint64_t ingest_counter_ = 0;  // guarded by write_mu_
 };
 
 }  // namespace
