@@ -6,13 +6,10 @@
 #include <future>
 #include <filesystem>
 #include <mutex>
-#include <numeric>
 #include <shared_mutex>
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/memtablerep.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/write_batch.h>
@@ -93,14 +90,18 @@ struct Counters {
 class SortedRows {
  public:
   void Add(std::string_view key, std::string_view value) {
-    offsets_.push_back({bytes_.size(), key.size(), value.size()});
+    offsets_.push_back({Prefix(key), bytes_.size(), key.size(), value.size()});
     bytes_.append(key);
     bytes_.append(value);
   }
   void Sort() {
-    auto key_of = [this](const Row& r) { return std::string_view(bytes_).substr(r.pos, r.key_len); };
+    // Most comparisons end at the first 8 bytes, compared as one integer instead of a memcmp.
+    auto less = [this](const Row& a, const Row& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return std::string_view(bytes_.data() + a.pos, a.key_len) <
+             std::string_view(bytes_.data() + b.pos, b.key_len);
+    };
     // Most batches arrive in key order already (events by time): skip the sort then.
-    auto less = [&](const Row& a, const Row& b) { return key_of(a) < key_of(b); };
     if (!std::is_sorted(offsets_.begin(), offsets_.end(), less))
       std::sort(offsets_.begin(), offsets_.end(), less);
   }
@@ -113,8 +114,16 @@ class SortedRows {
   bool empty() const { return offsets_.empty(); }
   size_t size() const { return offsets_.size(); }
 
+  // The first 8 bytes of a key as a big-endian integer (zero-padded): same order as memcmp.
+  static uint64_t Prefix(std::string_view key) {
+    unsigned char buf[8] = {0};
+    std::memcpy(buf, key.data(), std::min<size_t>(8, key.size()));
+    return enc::GetBE64(reinterpret_cast<const char*>(buf));
+  }
+
  private:
   struct Row {
+    uint64_t prefix;
     size_t pos, key_len, value_len;
   };
   std::string bytes_;
@@ -378,7 +387,6 @@ class RocksEventStore final : public EventStore {
     db_options.create_missing_column_families = true;
     db_options.max_background_jobs = 2;
     db_options.bytes_per_sync = 1 << 20;
-    db_options.allow_concurrent_memtable_write = false;  // one writer; vector memtables need it
 
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(size_t(std::max(8, options_.block_cache_mb)) << 20);
@@ -391,16 +399,18 @@ class RocksEventStore final : public EventStore {
     // extra flushes they cost.
     base.write_buffer_size = 16 << 20;
     base.max_write_buffer_number = 4;
+    // Bulk imports add one L0 file per batch: merging them eight at a time rewrites less than
+    // the default four.
+    base.level0_file_num_compaction_trigger = 8;
+    base.level0_slowdown_writes_trigger = 24;
+    base.level0_stop_writes_trigger = 40;
 
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (size_t cf = 0; cf < kNumCf; ++cf) {
       rocksdb::ColumnFamilyOptions o = base;
-      if (cf == kEvents || cf == kHistory) {
-        o.memtable_factory.reset(new rocksdb::VectorRepFactory());
-      } else if (cf == kDedupe) {
+      // Memtables (default skip lists) only see small online batches; bulk imports bypass them.
+      if (cf == kDedupe) {
         o.compression = rocksdb::kNoCompression;  // hashes do not compress
-        o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(4));
-        o.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 18));
         o.memtable_prefix_bloom_size_ratio = 0.05;  // cheap misses for the per-event lookup
         o.memtable_whole_key_filtering = true;
       }
@@ -427,6 +437,11 @@ class RocksEventStore final : public EventStore {
           Cat("cannot open event store at ", options_.path, ": ", s.ToString(), hint));
     }
     db_.reset(raw);
+    if (!options_.read_only) {
+      // Files of a bulk write that a crash interrupted were never ingested: drop them.
+      std::error_code ec;
+      std::filesystem::remove_all(options_.path + "/ingest", ec);
+    }
     return absl::OkStatus();
   }
 
@@ -474,16 +489,29 @@ class RocksEventStore final : public EventStore {
     stored->assign(keys.size(), false);
     if (counters_.events == 0) return absl::OkStatus();
     // Sorted here, where fixed 16-byte keys compare cheaply, so MultiGet can skip its own sort.
+    std::vector<std::pair<uint64_t, uint32_t>> by_prefix(keys.size());
+    for (uint32_t i = 0; i < keys.size(); ++i) by_prefix[i] = {SortedRows::Prefix(keys[i]), i};
+    std::sort(by_prefix.begin(), by_prefix.end(), [&](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : keys[a.second] < keys[b.second];
+    });
     std::vector<uint32_t> order(keys.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+    for (size_t j = 0; j < keys.size(); ++j) order[j] = by_prefix[j].second;
     std::vector<rocksdb::Slice> slices;
     slices.reserve(keys.size());
     for (uint32_t i : order) slices.emplace_back(keys[i]);
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
-    db_->MultiGet(rocksdb::ReadOptions(), handles_[kDedupe], keys.size(), slices.data(),
-                  values.data(), statuses.data(), /*sorted_input=*/true);
+    // Two halves of the sorted keys in parallel: the importer's parser thread is mostly idle
+    // while a batch commits, so the second core is free.
+    auto lookup = [&](size_t begin, size_t end) {
+      db_->MultiGet(rocksdb::ReadOptions(), handles_[kDedupe], end - begin, slices.data() + begin,
+                    values.data() + begin, statuses.data() + begin, /*sorted_input=*/true);
+    };
+    size_t half = keys.size() >= 10000 ? keys.size() / 2 : keys.size();
+    std::future<void> upper;
+    if (half < keys.size()) upper = std::async(std::launch::async, lookup, half, keys.size());
+    lookup(0, half);
+    if (upper.valid()) upper.get();
     for (size_t j = 0; j < keys.size(); ++j) {
       if (statuses[j].ok()) (*stored)[order[j]] = true;
       else if (!statuses[j].IsNotFound()) return FromRocks(statuses[j], "event store dedupe lookup");
@@ -534,8 +562,8 @@ class RocksEventStore final : public EventStore {
 
   // Writes the rows of every column family as one atomic, durable unit.
   Status Commit(BatchRows& rows, bool bulk) {
-    for (auto& r : rows) r.Sort();
     if (!bulk) {
+      for (auto& r : rows) r.Sort();
       rocksdb::WriteBatch wb;
       for (size_t cf = 0; cf < kNumCf; ++cf)
         rows[cf].ForEach([&](rocksdb::Slice k, rocksdb::Slice v) { wb.Put(handles_[cf], k, v); });
@@ -548,7 +576,7 @@ class RocksEventStore final : public EventStore {
   // a single atomic IngestExternalFiles (one MANIFEST record: all files or none survive a
   // crash). It skips the write-ahead log, the memtable and its flush, which is where a
   // row-at-a-time write spends its time on large imports.
-  Status IngestRows(const BatchRows& rows) {
+  Status IngestRows(BatchRows& rows) {
     std::string dir = options_.path + "/ingest";
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -559,6 +587,7 @@ class RocksEventStore final : public EventStore {
       if (rows[cf].empty()) continue;
       files[cf] = Cat(dir, "/", ingest_counter_++, "-", kCfNames[cf], ".sst");
       auto write = [this, &rows, &files, cf]() -> Status {
+        rows[cf].Sort();
         rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), cf_options_[cf], handles_[cf]);
         FUNNEL_RETURN_IF_ERROR(FromRocks(writer.Open(files[cf]), "event store bulk write"));
         rocksdb::Status st;

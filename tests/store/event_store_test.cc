@@ -220,5 +220,69 @@ TEST(EventStoreTest, SecondWriterGetsAClearError) {
       << second.status();
 }
 
+// Batches this large take the SST ingestion path; smaller ones the WriteBatch path.
+std::vector<Event> ManyEvents(int n, int first_id, double ts0) {
+  std::vector<Event> out;
+  for (int i = 0; i < n; ++i)
+    out.push_back(MakeEvent("u" + std::to_string(i % 97), "i" + std::to_string(i % 1013), "click",
+                            ts0 + (i * 7919 % n) * 0.001, "e" + std::to_string(first_id + i)));
+  return out;
+}
+
+TEST(EventStoreTest, BulkBatchIsStoredSortedAndDeduplicated) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto big = ManyEvents(20000, 0, 1000);
+  auto r = store->Append(big);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted, 20000u);
+  // A small batch after the bulk one sees its dedupe keys...
+  auto small = store->Append(std::vector{big[5], MakeEvent("u1", "new", "like", 5, "fresh")});
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->accepted, 1u);
+  EXPECT_EQ(small->duplicates, 1u);
+  // ...and a second bulk batch overlapping both sees every earlier key.
+  auto overlap = ManyEvents(20000, 10000, 1000);
+  auto r2 = store->Append(overlap);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->accepted, 10000u);
+  EXPECT_EQ(r2->duplicates, 10000u);
+
+  int n = 0;
+  Timestamp last = Timestamp::Min();
+  bool ordered = true;
+  ASSERT_TRUE(store->Replay(Timestamp::Min(), Timestamp::Max(), [&](const StoredEvent& e) {
+    ordered = ordered && last <= e.ts;
+    last = e.ts;
+    ++n;
+    return true;
+  }).ok());
+  EXPECT_TRUE(ordered);
+  EXPECT_EQ(n, 30001);
+  EXPECT_EQ(store->Stats().events, 30001u);
+}
+
+TEST(EventStoreTest, BulkWritesSurviveReopenWithDictionaries) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_TRUE(store->Append(ManyEvents(10000, 0, 1)).ok());
+  }
+  auto store = OpenStore(dir.path());
+  EXPECT_EQ(store->NumUsers(), 97u);
+  EXPECT_EQ(store->NumItems(), 1013u);
+  EXPECT_EQ(store->Stats().events, 10000u);
+  auto again = store->Append(ManyEvents(10000, 0, 1));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->duplicates, 10000u);
+  std::vector<std::string> items;
+  ASSERT_TRUE(store->UserHistory(*store->FindUser("u3"), Timestamp::Min(), Timestamp::Max(),
+                                 [&](const HistoryEntry& h) {
+                                   items.push_back(store->ItemName(h.item));
+                                   return true;
+                                 }).ok());
+  EXPECT_EQ(items.size(), 10000u / 97 + (3 < 10000 % 97 ? 1 : 0));
+}
+
 }  // namespace
 }  // namespace funnel::store

@@ -16,7 +16,7 @@ namespace funnel {
 
 struct StoreConfig {
   // Events per durable commit (one synced RocksDB write batch) during imports.
-  int commit_batch = 20000;
+  int commit_batch = 100000;
   // RocksDB block cache, MiB.
   int block_cache_mb = 256;
 };
