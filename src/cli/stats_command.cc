@@ -10,7 +10,7 @@
 namespace funnel::cli {
 
 void PrintStats(const std::string& data_dir, const store::StoreStats& st, std::ostream& out) {
-  out << fmt::format("data:   {} ({} on disk)\n", data_dir, HumanBytes(st.disk_bytes));
+  out << fmt::format("store:  {}/events ({} on disk)\n", data_dir, HumanBytes(st.disk_bytes));
   out << "events: " << WithCommas(st.events);
   if (st.first_ts) out << " from " << FormatUtc(*st.first_ts) << " to " << FormatUtc(*st.last_ts);
   out << "\n";
