@@ -12,8 +12,15 @@ int main(int argc, char** argv) {
   funnel::cli::AddDemoCommand(app, common, &exit_code);
   funnel::cli::AddGenerateCommand(app, common, &exit_code);
   funnel::cli::AddImportCommand(app, common, &exit_code);
+  funnel::cli::AddIngestCommand(app, common, &exit_code);
   funnel::cli::AddStatsCommand(app, common, &exit_code);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 1, as documented.
+    int code = app.exit(e);
+    return code == 0 ? 0 : funnel::cli::kExitFailure;
+  }
   return exit_code;
 }

@@ -162,6 +162,8 @@ StatusOr<ImportReport> Run(std::FILE* f, const std::string& source, uint64_t tot
       continue;
     }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // Windows tools often start UTF-8 files with a byte-order mark; it is not part of the JSON.
+    if (reader.line_no() == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
     Status s = ParseRecord(parser, line, reader.readable_after(line), &record);
     if (!s.ok()) {

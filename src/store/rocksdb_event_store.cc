@@ -337,6 +337,19 @@ class RocksEventStore final : public EventStore {
     return FromRocks(it->status(), "event store item scan");
   }
 
+  Status ForEachUser(const std::function<bool(UserIdx, const events::User&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kUsers]));
+    events::User user;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 4) return absl::DataLossError("undecodable user record");
+      UserIdx idx{enc::GetBE32(it->key().data())};
+      user.user = UserName(idx);
+      user.attributes.assign(it->value().data(), it->value().size());
+      if (!fn(idx, user)) return absl::OkStatus();
+    }
+    return FromRocks(it->status(), "event store user scan");
+  }
+
   StatusOr<bool> Contains(const events::Event& event) const override {
     std::string value;
     rocksdb::Status s =

@@ -115,6 +115,9 @@ class EventStore : public events::RecordSink {
   // Visits every item that has metadata, in index order.
   virtual Status ForEachItem(const std::function<bool(ItemIdx, const events::Item&)>& fn) const = 0;
 
+  // Visits every user that has attributes, in index order.
+  virtual Status ForEachUser(const std::function<bool(UserIdx, const events::User&)>& fn) const = 0;
+
   // True when an event with this dedupe key is stored.
   virtual StatusOr<bool> Contains(const events::Event& event) const = 0;
 

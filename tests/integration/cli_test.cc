@@ -1,0 +1,434 @@
+// End-to-end behaviour of the `funnel` binary over real files: help, import (files, stdin,
+// rejects, re-import), stats, config errors, and malformed inputs that must never crash it.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "funnel/store/event_store.h"
+#include "support/subprocess.h"
+#include "support/temp_dir.h"
+
+namespace funnel {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ProcessResult;
+using namespace std::string_literals;
+
+// Runs the funnel binary with `args`.
+ProcessResult Funnel(std::vector<std::string> args, const std::string& stdin_data = "") {
+  args.insert(args.begin(), FUNNEL_BINARY);
+  return testing::RunProcess(args, stdin_data);
+}
+
+std::string Describe(const ProcessResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out.substr(0, 4000) + "\nstderr:\n" +
+         r.err.substr(0, 4000);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+    out.push_back(text.substr(start, nl - start));
+  if (start < text.size()) out.push_back(text.substr(start));
+  return out;
+}
+
+// The counts of an import summary ("SRC: 1,234 accepted, 5 duplicates skipped, 2 rejected (...").
+struct Summary {
+  bool found = false;
+  uint64_t accepted = 0, duplicates = 0, rejected = 0;
+};
+
+Summary ParseSummary(const std::string& out) {
+  std::smatch m;
+  Summary s;
+  static const std::regex re(R"(([\d,]+) accepted, ([\d,]+) duplicates skipped, ([\d,]+) rejected)");
+  if (!std::regex_search(out, m, re)) return s;
+  auto num = [](std::string t) {
+    std::erase(t, ',');
+    return std::stoull(t);
+  };
+  s.found = true;
+  s.accepted = num(m[1]);
+  s.duplicates = num(m[2]);
+  s.rejected = num(m[3]);
+  return s;
+}
+
+std::string EventJson(int n, const std::string& user = "u1") {
+  return R"({"user":")" + user + R"(","item":"i)" + std::to_string(n % 7) + R"(","type":"click","ts":)" +
+         std::to_string(1700000000 + n) + R"(,"id":"e)" + std::to_string(n) + R"("})";
+}
+
+events::Event EventWithId(const std::string& id) {
+  events::Event e;
+  e.id = id;
+  return e;
+}
+
+std::unique_ptr<store::EventStore> OpenStore(const std::string& data_dir, bool read_only) {
+  store::EventStoreOptions opts;
+  opts.path = data_dir + "/events";
+  opts.read_only = read_only;
+  opts.create_if_missing = !read_only;
+  auto s = store::EventStore::Open(opts);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+// Whether the store holds an event with this id.
+bool Has(const store::EventStore& st, const std::string& id) {
+  StatusOr<bool> r = st.Contains(EventWithId(id));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() && *r;
+}
+
+// Sanitizer reports in a child's stderr (UBSan aborts, but say why the test failed).
+auto NoSanitizerReport() {
+  return AllOf(Not(HasSubstr("AddressSanitizer")), Not(HasSubstr("runtime error:")),
+               Not(HasSubstr("LeakSanitizer")));
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  testing::TempDir dir_;
+  const std::string data_ = dir_ / "data";
+};
+
+TEST_F(CliTest, HelpExitsZeroAndDescribesCommandsAndOptions) {
+  ProcessResult top = Funnel({"--help"});
+  EXPECT_EQ(top.exit_code, 0) << Describe(top);
+  EXPECT_THAT(top.out, AllOf(HasSubstr("import"), HasSubstr("stats")));
+
+  ProcessResult import = Funnel({"import", "events", "--help"});
+  EXPECT_EQ(import.exit_code, 0) << Describe(import);
+  EXPECT_THAT(import.out, AllOf(HasSubstr("--data"), HasSubstr("--rejects"), HasSubstr("--config"),
+                                HasSubstr("--batch"), HasSubstr("--print-commits"), HasSubstr("stdin")));
+}
+
+TEST_F(CliTest, UnknownSubcommandAndMissingInputFailWithoutCrashing) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{}, {"frobnicate"}, {"import"}, {"import", "events"}, {"import", "events", "--batch", "0", "x"}}) {
+    ProcessResult r = Funnel(args);
+    SCOPED_TRACE(::testing::PrintToString(args));
+    EXPECT_EQ(r.exit_code, 1) << "usage errors exit 1\n" << Describe(r);
+    EXPECT_FALSE(r.err.empty()) << "a failure must say why";
+  }
+}
+
+TEST_F(CliTest, ImportWithBadLinesExitsTwoReportsWhereAndWhyAndKeepsGoodRecords) {
+  const std::string bad_ts = R"({"user":"u1","item":"b","type":"click","ts":"2","id":"e2"})";
+  const std::string input = dir_.Write("events.jsonl",
+                                       EventJson(1) + "\n" + bad_ts + "\n" + EventJson(3) + "\n" +
+                                           "{broken\n" + EventJson(5));  // no newline at the end
+  const std::string rejects = dir_ / "rejects.jsonl";
+
+  ProcessResult r = Funnel({"import", "events", input, "--data", data_, "--rejects", rejects});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(input + ": 3 accepted, 0 duplicates skipped, 2 rejected"));
+  EXPECT_THAT(r.out, HasSubstr("rejected " + input + ":2: field \"ts\": expected a number, got string"));
+  EXPECT_THAT(r.out, HasSubstr("rejected " + input + ":4: invalid JSON"));
+
+  std::vector<std::string> rejected = Lines(ReadFile(rejects));
+  ASSERT_EQ(rejected.size(), 2u) << ReadFile(rejects);
+  EXPECT_EQ(rejected[0], R"({"source":")" + input +
+                             R"(","line":2,"error":"field \"ts\": expected a number, got string","record":)"
+                             R"("{\"user\":\"u1\",\"item\":\"b\",\"type\":\"click\",\"ts\":\"2\",\"id\":\"e2\"}"})");
+  EXPECT_THAT(rejected[1], AllOf(HasSubstr(R"("line":4,"error":"invalid JSON)"), HasSubstr(R"("record":"{broken"})")));
+
+  {
+    auto st = OpenStore(data_, /*read_only=*/true);
+    ASSERT_NE(st, nullptr);
+    EXPECT_EQ(st->Stats().events, 3u);
+    EXPECT_TRUE(Has(*st, "e1"));
+    EXPECT_FALSE(Has(*st, "e2"));
+    EXPECT_TRUE(Has(*st, "e3"));
+    EXPECT_TRUE(Has(*st, "e5"));
+  }
+  ProcessResult stats = Funnel({"stats", "--data", data_});
+  EXPECT_EQ(stats.exit_code, 0) << Describe(stats);
+  EXPECT_THAT(stats.out, HasSubstr("events: 3 from 2023-11-14T22:13:21Z"));
+
+  // Again with the same rejects file: the good records are duplicates now, the bad ones are
+  // rejected again and appended.
+  ProcessResult again = Funnel({"import", "events", input, "--data", data_, "--rejects", rejects});
+  EXPECT_EQ(again.exit_code, 2) << Describe(again);
+  EXPECT_THAT(again.out, HasSubstr(": 0 accepted, 3 duplicates skipped, 2 rejected"));
+  EXPECT_EQ(Lines(ReadFile(rejects)).size(), 4u);
+}
+
+TEST_F(CliTest, ImportFromStdinWithDash) {
+  const std::string input = EventJson(1) + "\n" + EventJson(2, "u2") + "\n" + EventJson(3, "u3") + "\n" +
+                            R"({"user":"u4","item":"i1","type":"click"})" + "\n";
+  ProcessResult r = Funnel({"import", "events", "-", "--data", data_}, input);
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("<stdin>: 3 accepted, 0 duplicates skipped, 1 rejected"));
+  EXPECT_THAT(r.out, HasSubstr("rejected <stdin>:4: missing required field \"ts\""));
+
+  ProcessResult good = Funnel({"import", "events", "-", "--data", data_}, EventJson(10) + "\n");
+  EXPECT_EQ(good.exit_code, 0) << Describe(good);
+  EXPECT_THAT(good.out, HasSubstr("<stdin>: 1 accepted"));
+
+  auto st = OpenStore(data_, /*read_only=*/true);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->Stats().events, 4u);
+  EXPECT_EQ(st->Stats().users, 3u);
+  EXPECT_TRUE(Has(*st, "e10"));
+}
+
+TEST_F(CliTest, ReimportOfSameFileAcceptsNothingAndCountsDuplicates) {
+  std::string content;
+  for (int n = 0; n < 100; ++n) {
+    // Half carry an id, half are deduplicated by their content.
+    content += n % 2 ? EventJson(n, "u" + std::to_string(n % 9))
+                     : R"({"user":"u)" + std::to_string(n % 9) + R"(","item":"x","type":"view","ts":)" +
+                           std::to_string(1700000000 + n) + "}";
+    content += "\n";
+  }
+  const std::string input = dir_.Write("events.jsonl", content);
+
+  ProcessResult first = Funnel({"import", "events", input, "--data", data_});
+  EXPECT_EQ(first.exit_code, 0) << Describe(first);
+  EXPECT_THAT(first.out, HasSubstr(": 100 accepted, 0 duplicates skipped, 0 rejected"));
+
+  ProcessResult second = Funnel({"import", "events", input, "--data", data_, "--batch", "7"});
+  EXPECT_EQ(second.exit_code, 0) << Describe(second);
+  EXPECT_THAT(second.out, HasSubstr(": 0 accepted, 100 duplicates skipped, 0 rejected"));
+
+  auto st = OpenStore(data_, /*read_only=*/true);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->Stats().events, 100u);
+}
+
+TEST_F(CliTest, StatsWithoutAnEventStoreFailsWithAHint) {
+  const std::string empty = dir_ / "empty";
+  std::filesystem::create_directories(empty);
+  for (const std::string& d : {empty, dir_ / "does-not-exist"}) {
+    ProcessResult r = Funnel({"stats", "--data", d});
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_THAT(r.err, AllOf(HasSubstr("no event store in " + d), HasSubstr("funnel import")));
+    EXPECT_THAT(r.err, NoSanitizerReport());
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(empty)) << "stats must not create a store";
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "does-not-exist"));
+}
+
+TEST_F(CliTest, ConfigWithUnknownKeyFailsNamingTheKey) {
+  const std::string config = dir_.Write("funnel.toml", "[store]\ncommit_bach = 5\n");
+  const std::string input = dir_.Write("events.jsonl", EventJson(1) + "\n");
+
+  ProcessResult r = Funnel({"import", "events", input, "--data", data_, "--config", config});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, AllOf(HasSubstr(config + ":2"), HasSubstr("unknown key 'store.commit_bach'")));
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/events")) << "nothing is imported with a bad config";
+
+  ProcessResult stats = Funnel({"stats", "--data", data_, "--config", config});
+  EXPECT_EQ(stats.exit_code, 1) << Describe(stats);
+  EXPECT_THAT(stats.err, HasSubstr("commit_bach"));
+}
+
+TEST_F(CliTest, MissingConfigFileFailsClearly) {
+  const std::string missing = dir_ / "no-such-funnel.toml";
+  const std::string input = dir_.Write("events.jsonl", EventJson(1) + "\n");
+  ProcessResult r = Funnel({"import", "events", input, "--data", data_, "--config", missing});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(missing));
+  EXPECT_THAT(r.err, AnyOf(HasSubstr("does not exist"), HasSubstr("cannot open")));
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/events"));
+}
+
+TEST_F(CliTest, ImportOfMissingFileOrDirectoryFailsWithExitOne) {
+  const std::string missing = dir_ / "missing.jsonl";
+  ProcessResult r = Funnel({"import", "events", missing, "--data", data_});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("cannot open " + missing));
+
+  ProcessResult d = Funnel({"import", "events", dir_.path(), "--data", data_});
+  EXPECT_EQ(d.exit_code, 1) << Describe(d);
+  EXPECT_THAT(d.err, HasSubstr("is a directory"));
+
+  ProcessResult items = Funnel({"import", "items", missing, "--data", data_});
+  EXPECT_EQ(items.exit_code, 1) << Describe(items);
+  EXPECT_THAT(items.err, HasSubstr("cannot open " + missing));
+}
+
+TEST_F(CliTest, ImportItemsAndUsersThenStatsShowsMetadataCounts) {
+  const std::string events = dir_.Write(
+      "events.jsonl", R"({"user":"u1","item":"a","type":"click","ts":1700000000,"id":"e1"})" "\n"
+                      R"({"user":"u2","item":"b","type":"like","ts":1700000001,"id":"e2"})" "\n"
+                      R"({"user":"u2","item":"c","type":"like","ts":1700000002,"id":"e3"})" "\n"
+                      R"({"user":"u1","item":"d","type":"view","ts":1700000003,"id":"e4"})" "\n");
+  const std::string items = dir_.Write(
+      "items.jsonl", R"({"item":"a","ts":1690000000,"categories":["comedy"],"creator":"c1"})" "\n"
+                     R"({"item":"b","categories":["drama","news"],"attributes":{"duration":31}})" "\n"
+                     R"({"item":"e"})" "\n"
+                     R"({"item":7})" "\n");
+  const std::string users =
+      dir_.Write("users.jsonl", R"({"user":"u1","attributes":{"country":"de"}})" "\n"
+                                R"({"user":"u9","attributes":{"country":"fr"}})" "\n");
+
+  ProcessResult ev = Funnel({"import", "events", events, "--data", data_});
+  ASSERT_EQ(ev.exit_code, 0) << Describe(ev);
+  ProcessResult it = Funnel({"import", "items", items, "--data", data_});
+  EXPECT_EQ(it.exit_code, 2) << Describe(it);
+  EXPECT_THAT(it.out, HasSubstr(": 3 accepted, 0 duplicates skipped, 1 rejected"));
+  EXPECT_THAT(it.out, HasSubstr(items + ":4: field \"item\": expected a string, got number"));
+  // Importing the same items again updates them; the count of items with metadata stays.
+  ProcessResult it2 = Funnel({"import", "items", items, "--data", data_});
+  EXPECT_EQ(it2.exit_code, 2) << Describe(it2);
+  ProcessResult us = Funnel({"import", "users", users, "--data", data_});
+  EXPECT_EQ(us.exit_code, 0) << Describe(us);
+
+  ProcessResult stats = Funnel({"stats", "--data", data_});
+  EXPECT_EQ(stats.exit_code, 0) << Describe(stats);
+  EXPECT_THAT(stats.out, HasSubstr("events: 4 from 2023-11-14T22:13:20Z to 2023-11-14T22:13:23Z"));
+  EXPECT_THAT(stats.out, HasSubstr("items:  5 (3 with metadata)"));
+  EXPECT_THAT(stats.out, HasSubstr("users:  3 (2 with attributes)"));
+  EXPECT_THAT(stats.out, HasSubstr("like"));
+
+  auto st = OpenStore(data_, /*read_only=*/true);
+  ASSERT_NE(st, nullptr);
+  auto b = st->FindItem("b");
+  ASSERT_TRUE(b.has_value());
+  auto item = st->GetItem(*b);
+  ASSERT_TRUE(item.ok()) << item.status();
+  ASSERT_TRUE(item->has_value());
+  EXPECT_THAT((*item)->categories, ::testing::ElementsAre("drama", "news"));
+  EXPECT_EQ((*item)->attributes, R"({"duration":31})");
+}
+
+// Malformed inputs: the importer must finish (exit 0, or 2 when it rejected something), never
+// crash or fail, and the store must still open afterwards with the earlier events intact.
+struct MalformedCase {
+  std::string name;
+  std::string content;
+  int exit_code;      // expected: 0, 2, or -2 for "0 or 2"
+  int accepted;       // expected newly accepted records, or -1 for "any"
+  std::string says;   // expected in stdout, when not empty
+};
+
+std::string Repeat(const std::string& s, size_t n) {
+  std::string out;
+  out.reserve(s.size() * n);
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+std::string BinaryGarbage() {
+  std::mt19937 rng(7);
+  std::string out(64 << 10, '\0');
+  for (char& c : out) c = static_cast<char>(rng() & 0xff);
+  return out;
+}
+
+std::string HugeLine() {
+  return R"({"user":"u","item":"i","type":"click","ts":1,"context":{"x":")" + std::string(5 << 20, 'a') + "\"}}";
+}
+
+std::vector<MalformedCase> MalformedCases() {
+  const std::string good = R"({"user":"u9","item":"z","type":"click","ts":1700000100,"id":"new-1"})";
+  // simdjson's depth limit is 1024: the first nests just below it, the second just above.
+  auto deep_object = [](int depth) {
+    return R"({"user":"u9","item":"z","type":"click","ts":1,"id":"deep","context":)" +
+           Repeat("{\"a\":", depth - 1) + "1" + std::string(depth - 1, '}') + "}";
+  };
+  return {
+      {"BinaryGarbage", BinaryGarbage(), 2, 0, "rejected"},
+      {"NulBytesInsideALine", "{\"user\":\"u\0x\",\"item\":\"i\",\"type\":\"click\",\"ts\":1}\n"s, 2, 0, ""},
+      {"FiveMegabyteLineThenAGoodOne", HugeLine() + "\n" + good + "\n", 2, 1, ":1: line is 5242944 bytes, longer than the limit"},
+      {"FiveMegabyteLineWithoutNewline", HugeLine(), 2, 0, "longer than the limit"},
+      {"EmptyFile", "", 0, 0, ""},
+      {"OnlyANewline", "\n", 0, 0, ""},
+      {"OnlyWhitespaceLines", " \n\t\n\r\n   \n", 0, 0, ""},
+      {"JsonArrayInsteadOfObjects", "[" + good + "," + good + "]\n", 2, 0, "expected a JSON object, got array"},
+      {"ScalarsInsteadOfObjects", "1\n\"x\"\nnull\ntrue\n", 2, 0, "expected a JSON object"},
+      {"NumbersAsIds", R"({"user":1,"item":2,"type":"click","ts":1,"id":3})" "\n", 2, 0,
+       "field \"user\": expected a string, got number"},
+      {"NestedDepth1000", deep_object(1000) + "\n", 0, 1, ""},
+      {"NestedDepth1030", deep_object(1030) + "\n", 2, 0, "too deep"},
+      {"NestedArraysDepth100000", R"({"user":"u","item":"i","type":"click","ts":1,"extra":)" +
+                                      std::string(100000, '[') + std::string(100000, ']') + "}\n",
+       2, 0, ""},
+      {"InvalidUtf8InId", "{\"user\":\"u\xff\xfe\",\"item\":\"i\",\"type\":\"click\",\"ts\":1}\n", 2, 0, "invalid JSON"},
+      {"HugeAndNegativeTimestamps",
+       R"({"user":"u","item":"i","type":"click","ts":1e400})" "\n"
+       R"({"user":"u","item":"i","type":"click","ts":-1})" "\n"
+       R"({"user":"u","item":"i","type":"click","ts":1700000000000})" "\n",
+       2, 0, "milliseconds?"},
+      {"OverlongId", R"({"user":"u","item":"i","type":"click","ts":1,"id":")" + std::string(300, 'x') + "\"}\n", 2, 0,
+       "longer than the limit"},
+      {"TruncatedLastLine", good + "\n" + R"({"user":"u","item":"i","ty)", 2, 1, ":2: invalid JSON"},
+      {"OldMacLineEndings", good + "\r" + good + "\r", 2, 0, "invalid JSON"},
+      {"Utf8ByteOrderMark", "\xEF\xBB\xBF" + good + "\n", 0, 1, ""},
+  };
+}
+
+void PrintTo(const MalformedCase& c, std::ostream* os) { *os << c.name; }
+
+class CliMalformedInputTest : public ::testing::TestWithParam<MalformedCase> {
+ protected:
+  testing::TempDir dir_;
+  const std::string data_ = dir_ / "data";
+};
+
+TEST_P(CliMalformedInputTest, ImportNeverCrashesAndKeepsEarlierEvents) {
+  const MalformedCase& c = GetParam();
+  std::string earlier;
+  for (int n = 0; n < 5; ++n) earlier += EventJson(n) + "\n";
+  ProcessResult seed = Funnel({"import", "events", dir_.Write("earlier.jsonl", earlier), "--data", data_});
+  ASSERT_EQ(seed.exit_code, 0) << Describe(seed);
+
+  const std::string input = dir_.Write("malformed.jsonl", c.content);
+  ProcessResult r = Funnel({"import", "events", input, "--data", data_, "--rejects", dir_ / "rejects.jsonl"});
+  ASSERT_NE(r.exit_code, -1) << "killed by a signal\n" << Describe(r);
+  EXPECT_THAT(r.err, NoSanitizerReport());
+  if (c.exit_code == -2) {
+    EXPECT_THAT(r.exit_code, AnyOf(0, 2)) << Describe(r);
+  } else {
+    EXPECT_EQ(r.exit_code, c.exit_code) << Describe(r);
+  }
+  Summary s = ParseSummary(r.out);
+  ASSERT_TRUE(s.found) << "no import summary\n" << Describe(r);
+  if (c.accepted >= 0) {
+    EXPECT_EQ(s.accepted, static_cast<uint64_t>(c.accepted)) << Describe(r);
+  }
+  EXPECT_EQ(r.exit_code == 2, s.rejected > 0) << Describe(r);
+  if (!c.says.empty()) {
+    EXPECT_THAT(r.out, HasSubstr(c.says));
+  }
+  // Every rejected record is in the rejects file, one JSON line each.
+  EXPECT_EQ(Lines(ReadFile(dir_ / "rejects.jsonl")).size(), s.rejected);
+
+  {
+    auto st = OpenStore(data_, /*read_only=*/false);
+    ASSERT_NE(st, nullptr);
+    EXPECT_EQ(st->Stats().events, 5 + s.accepted);
+    for (int n = 0; n < 5; ++n) EXPECT_TRUE(Has(*st, "e" + std::to_string(n))) << "e" << n;
+  }
+  ProcessResult stats = Funnel({"stats", "--data", data_});
+  EXPECT_EQ(stats.exit_code, 0) << Describe(stats);
+  EXPECT_THAT(stats.out, HasSubstr("events: " + std::to_string(5 + s.accepted) + " from"));
+}
+
+INSTANTIATE_TEST_SUITE_P(CliMalformed, CliMalformedInputTest, ::testing::ValuesIn(MalformedCases()),
+                         [](const ::testing::TestParamInfo<MalformedCase>& p) { return p.param.name; });
+
+}  // namespace
+}  // namespace funnel
