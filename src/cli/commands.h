@@ -31,7 +31,9 @@ inline constexpr int kExitRejected = 2;
 // Each Add*Command registers a subcommand whose callback stores its exit code in *exit_code.
 void AddGenerateCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddImportCommand(CLI::App& app, CommonOptions& common, int* exit_code);
+void AddIngestCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddStatsCommand(CLI::App& app, CommonOptions& common, int* exit_code);
+void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddDemoCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 
 // Prints a failed status as "funnel: <message>" on stderr and returns kExitFailure.

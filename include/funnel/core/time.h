@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
+
+#include "funnel/core/status.h"
 
 namespace funnel {
 
@@ -38,5 +41,9 @@ class Timestamp {
 
 // ISO-8601 UTC, e.g. "1997-09-20T03:05:10Z"; for reports and logs.
 std::string FormatUtc(Timestamp t);
+
+// Reads a time given on a command line: Unix seconds ("1700000000.5") or an ISO-8601 UTC date
+// or date-time ("2023-11-20", "2023-11-20T12:00:00Z").
+StatusOr<Timestamp> ParseTime(std::string_view text);
 
 }  // namespace funnel

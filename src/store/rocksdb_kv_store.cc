@@ -1,0 +1,144 @@
+// KvStore on an embedded RocksDB database: the default online store of a single server.
+#include <filesystem>
+#include <memory>
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "store/kv_backends.h"
+
+namespace funnel::store {
+namespace {
+
+// The smallest key greater than every key starting with `prefix`, or empty when there is none
+// (an empty prefix, or one made only of 0xff bytes).
+std::string PrefixSuccessor(std::string_view prefix) {
+  std::string s(prefix);
+  while (!s.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(s.back());
+    if (last != 0xff) {
+      ++last;
+      return s;
+    }
+    s.pop_back();
+  }
+  return s;
+}
+
+// Thread-safe: RocksDB serializes writers itself and readers need no lock.
+class RocksDbKvStore final : public KvStore {
+ public:
+  static StatusOr<std::unique_ptr<KvStore>> Open(const KvOptions& options) {
+    if (options.path.empty())
+      return absl::InvalidArgumentError("rocksdb kv backend needs a path (the database directory)");
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    if (ec)
+      return absl::InvalidArgumentError(
+          Cat("cannot create kv store directory ", options.path, ": ", ec.message()));
+
+    rocksdb::Options db_options;
+    db_options.create_if_missing = true;
+    db_options.max_background_jobs = 2;
+    rocksdb::BlockBasedTableOptions table;
+    // Online lookups mostly probe single keys, many of them absent (cold users and items).
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    db_options.compression = rocksdb::kLZ4Compression;
+
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
+    if (!s.ok()) {
+      std::string hint = s.IsIOError() && s.ToString().find("lock") != std::string::npos
+                             ? " (is another funnel process using this data directory?)"
+                             : "";
+      return absl::UnavailableError(
+          Cat("cannot open kv store at ", options.path, ": ", s.ToString(), hint));
+    }
+    return std::unique_ptr<KvStore>(new RocksDbKvStore(std::unique_ptr<rocksdb::DB>(raw), options));
+  }
+
+  StatusOr<std::optional<std::string>> Get(std::string_view key) const override {
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), ToSlice(key), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return Error("get", s);
+    return std::optional<std::string>(value.ToString());
+  }
+
+  StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      std::span<const std::string> keys) const override {
+    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    // One snapshot for the whole call, so a concurrent batch is seen entirely or not at all.
+    const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    db_->MultiGet(ro, db_->DefaultColumnFamily(), keys.size(), slices.data(), values.data(),
+                  statuses.data());
+    db_->ReleaseSnapshot(snapshot);
+    std::vector<std::optional<std::string>> out(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound()) continue;
+      if (!statuses[i].ok()) return Error("multiget", statuses[i]);
+      out[i] = values[i].ToString();
+    }
+    return out;
+  }
+
+  Status Write(const KvBatch& batch) override {
+    if (batch.empty()) return absl::OkStatus();
+    rocksdb::WriteBatch wb;
+    for (const KvBatch::Op& op : batch.ops()) {
+      rocksdb::Status s = op.is_delete ? wb.Delete(op.key) : wb.Put(op.key, op.value);
+      if (!s.ok()) return Error("write", s);
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = sync_;
+    rocksdb::Status s = db_->Write(wo, &wb);
+    return s.ok() ? absl::OkStatus() : Error("write", s);
+  }
+
+  Status ScanPrefix(std::string_view prefix,
+                    const std::function<bool(std::string_view, std::string_view)>& fn)
+      const override {
+    std::string upper = PrefixSuccessor(prefix);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(ToSlice(prefix)); it->Valid(); it->Next()) {
+      if (!fn(it->key().ToStringView(), it->value().ToStringView())) return absl::OkStatus();
+    }
+    return it->status().ok() ? absl::OkStatus() : Error("scan", it->status());
+  }
+
+  std::string_view backend() const override { return "rocksdb"; }
+
+ private:
+  RocksDbKvStore(std::unique_ptr<rocksdb::DB> db, const KvOptions& options)
+      : db_(std::move(db)), path_(options.path), sync_(options.sync) {}
+
+  static rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+
+  Status Error(std::string_view what, const rocksdb::Status& s) const {
+    return absl::InternalError(Cat("kv store ", path_, ": ", what, ": ", s.ToString()));
+  }
+
+  // Constant after construction.
+  std::unique_ptr<rocksdb::DB> db_;
+  const std::string path_;
+  const bool sync_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<KvStore>> NewRocksDbKvStore(const KvOptions& options) {
+  return RocksDbKvStore::Open(options);
+}
+
+}  // namespace funnel::store
