@@ -1,0 +1,68 @@
+// Nearest neighbours by inner product over item vectors: an hnswlib graph index for large
+// catalogs and an exact brute-force index with the same interface, used for small catalogs and
+// as the oracle the graph index's recall is measured against.
+//
+//   FUNNEL_ASSIGN_OR_RETURN(auto index, BuildVectorIndex(vectors, num_items, dim, AnnOptions{}));
+//   std::vector<std::vector<Neighbor>> out;
+//   index->Search(queries, num_queries, {.k = 100, .ef = 200}, &out);   // best first
+//   FUNNEL_RETURN_IF_ERROR(index->Save(path));   // docs/formats/vector-index.md
+//
+// Per-request knobs (k, ef, filter) travel with the call: a live index is never mutated to
+// tune one query. Thread-safety: an index is immutable after Build/Load; Search may run
+// concurrently from many threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "funnel/core/status.h"
+
+namespace funnel::retrieval {
+
+struct Neighbor {
+  uint32_t id = 0;
+  float score = 0;  // inner product
+};
+
+struct AnnOptions {
+  int m = 16;                   // graph degree (hnswlib M)
+  int ef_construction = 200;
+  int ef_search = 200;          // default ef when a search does not give one
+  uint32_t exact_below = 2000;  // catalogs smaller than this get the exact index
+  int threads = 0;              // build threads; 0: every core
+  uint64_t seed = 100;
+};
+
+struct SearchParams {
+  size_t k = 100;
+  int ef = 0;  // 0: the index's default; raised to k when smaller
+  // When set, only ids for which it returns true are returned (e.g. not yet consumed).
+  std::function<bool(uint32_t)> filter{};
+};
+
+class VectorIndex {
+ public:
+  virtual ~VectorIndex() = default;
+  virtual uint32_t size() const = 0;
+  virtual int dim() const = 0;
+  virtual bool exact() const = 0;
+  // queries: n x dim, row-major. (*out)[q] holds at most k neighbours of query q, best first.
+  virtual void Search(std::span<const float> queries, size_t n, const SearchParams& params,
+                      std::vector<std::vector<Neighbor>>* out) const = 0;
+  // Writes the index with a magic, a version and a checksum (docs/formats/vector-index.md).
+  virtual Status Save(const std::string& path) const = 0;
+};
+
+// vectors: num x dim, row-major, id = row. Chooses the exact index below options.exact_below.
+StatusOr<std::unique_ptr<VectorIndex>> BuildVectorIndex(std::span<const float> vectors, uint32_t num,
+                                                        int dim, const AnnOptions& options);
+// Always exact (brute force).
+std::unique_ptr<VectorIndex> BuildExactIndex(std::span<const float> vectors, uint32_t num, int dim);
+// Reads a file written by Save; a wrong magic, version or checksum is an error naming the file.
+StatusOr<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path);
+
+}  // namespace funnel::retrieval
