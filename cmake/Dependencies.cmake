@@ -7,6 +7,7 @@ find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(RocksDB REQUIRED)
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(Hiredis 0.14 REQUIRED)  # Debian's config defines no target: HIREDIS_LIBRARIES
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
