@@ -52,7 +52,7 @@ Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
     item = store->FindItem(args.item);
     if (!item) return absl::NotFoundError(Cat("unknown item '", args.item, "'"));
   }
-  FUNNEL_ASSIGN_OR_RETURN(auto fold, features::FeatureFold::Create(specs, *store));
+  FUNNEL_ASSIGN_OR_RETURN(auto fold, features::FeatureFold::Create(specs, store.get()));
   FUNNEL_RETURN_IF_ERROR(store->Replay(Timestamp::Min(), at, [&](const store::StoredEvent& e) {
     fold->Apply(e);
     return true;

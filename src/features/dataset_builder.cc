@@ -119,7 +119,7 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
                                       const EventsConfig& events, const DatasetOptions& options,
                                       const std::string& out_path) {
   auto start = std::chrono::steady_clock::now();
-  FUNNEL_ASSIGN_OR_RETURN(auto fold, FeatureFold::Create(std::move(specs), store));
+  FUNNEL_ASSIGN_OR_RETURN(auto fold, FeatureFold::Create(std::move(specs), &store));
   const size_t nf = fold->names().size();
   Writer writer;
   FUNNEL_RETURN_IF_ERROR(writer.Open(out_path, fold->names()));

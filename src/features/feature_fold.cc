@@ -1,12 +1,14 @@
 #include "funnel/features/feature_fold.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
 #include <simdjson.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "features/record_codec.h"
 #include "funnel/core/hash.h"
 
 namespace funnel::features {
@@ -18,12 +20,24 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kMaxWatchRatio = 5.0;  // a looped short video: cap so one binge can't dominate
 constexpr size_t kNumKinds = 5;
+constexpr uint8_t kRecordVersion = 1;
+constexpr uint32_t kNoRow = UINT32_MAX;
 
 size_t KindOf(Entity e) { return static_cast<size_t>(e); }
+
+// One key letter per entity kind (docs/formats/online-features.md).
+constexpr char kKeyLetter[kNumKinds] = {'u', 'i', 'c', 'r', 'g'};
 
 // Categorical strings become 24-bit codes: stable across runs and exactly representable in a
 // float, so datasets and online vectors agree bit for bit.
 double CategoryCode(std::string_view s) { return static_cast<double>(StableHash64(s) & 0xFFFFFF); }
+
+std::string CrossRecordKey(char letter, std::string_view user, std::string_view other) {
+  std::string key(1, letter);
+  codec::PutStr(key, user);
+  key.append(other);
+  return key;
+}
 
 // A streaming aggregate compiled from its spec: where it lives in its entity's row.
 struct Slot {
@@ -46,16 +60,34 @@ struct Kind {
   std::vector<double> values;
   std::vector<int64_t> updated;  // per row, kNever when the row was never touched
   absl::flat_hash_map<uint64_t, uint32_t> index;  // cross kinds: (user << 32 | other) -> row
+  std::vector<uint64_t> row_keys;                 // cross kinds: row -> (user << 32 | other)
+  std::vector<uint8_t> dirty;                     // per row: changed since the last drain
+  std::vector<uint32_t> dirty_rows;
 
   size_t rows() const { return updated.size(); }
   uint32_t AddRow() {
     values.insert(values.end(), init.begin(), init.end());
     updated.push_back(kNever);
+    dirty.push_back(0);
     return static_cast<uint32_t>(updated.size() - 1);
+  }
+  void MarkDirty(uint32_t row) {
+    if (dirty[row]) return;
+    dirty[row] = 1;
+    dirty_rows.push_back(row);
+  }
+  void ClearRows() {
+    values.clear();
+    updated.clear();
+    index.clear();
+    row_keys.clear();
+    dirty.clear();
+    dirty_rows.clear();
   }
 };
 
 struct ItemMeta {
+  bool known = false;  // metadata was upserted or restored
   int64_t uploaded_us = kNever;
   double duration = kNaN;
   std::vector<uint32_t> categories;
@@ -68,25 +100,52 @@ struct ItemMeta {
 struct LastN {
   int spec = 0;
   int n = 0;
+  Entity entity = Entity::kUser;
   std::vector<std::vector<uint32_t>> rings;  // per entity row, newest last (ring via head)
   std::vector<uint32_t> heads;
+
+  // Oldest first.
+  std::vector<uint32_t> InOrder(uint32_t row) const {
+    std::vector<uint32_t> out;
+    if (row >= rings.size()) return out;
+    const auto& ring = rings[row];
+    for (size_t j = 0; j < ring.size(); ++j) out.push_back(ring[(heads[row] + j) % ring.size()]);
+    return out;
+  }
 };
 
 // What a static feature reads.
 enum class StaticKind { kItemAge, kItemDuration, kItemCategory, kItemCreator, kItemAttribute, kUserAttribute };
 
+std::string_view AggregationName(Aggregation a) {
+  constexpr std::string_view kNames[] = {"count", "sum", "mean", "last", "time_since", "last_n", "ratio", "static"};
+  return kNames[static_cast<size_t>(a)];
+}
+
+uint64_t ComputeLayoutHash(const std::vector<FeatureSpec>& specs) {
+  std::string canon = Cat("funnel-fold-records/", int{kRecordVersion}, "\n");
+  for (const FeatureSpec& f : specs) {
+    canon += Cat(f.name, "|", EntityName(f.entity), "|", AggregationName(f.aggregation), "|");
+    for (const auto& [type, w] : f.types) canon += Cat(type, "=", w, ";");
+    canon += Cat("|", static_cast<int>(f.value), "|", f.half_life_seconds, "|", f.window_seconds, "|",
+                 f.last_n, "|", f.numerator, "|", f.denominator, "|", f.prior_mean, "|", f.prior_weight,
+                 "|", static_cast<int>(f.combine), "|", f.source, "\n");
+  }
+  return StableHash64(canon);
+}
+
 class FeatureFoldImpl final : public FeatureFold {
  public:
-  FeatureFoldImpl(std::vector<FeatureSpec> specs, const store::EventStore& store)
+  FeatureFoldImpl(std::vector<FeatureSpec> specs, const store::EventStore* store)
       : specs_(std::move(specs)), store_(store) {}
 
   Status Init() {
+    layout_hash_ = ComputeLayoutHash(specs_);
     for (size_t i = 0; i < specs_.size(); ++i) {
       const FeatureSpec& f = specs_[i];
       spec_index_[f.name] = static_cast<int>(i);
       if (f.aggregation == Aggregation::kLastN) {
-        last_n_.push_back({static_cast<int>(i), f.last_n, {}, {}});
-        last_n_kind_.push_back(f.entity);
+        last_n_.push_back({static_cast<int>(i), f.last_n, f.entity, {}, {}});
         continue;
       }
       names_.push_back(f.name);
@@ -99,17 +158,20 @@ class FeatureFoldImpl final : public FeatureFold {
       CompileSlot(static_cast<int>(i));
     }
     global_row_ = kinds_[KindOf(Entity::kGlobal)].AddRow();
-    FUNNEL_RETURN_IF_ERROR(store_.ForEachItem([&](ItemIdx idx, const events::Item& it) {
+    if (store_ == nullptr) return absl::OkStatus();
+    // Upserts, so that the first drain also hands out the metadata readers need.
+    FUNNEL_RETURN_IF_ERROR(store_->ForEachItem([&](ItemIdx idx, const events::Item& it) {
       UpsertItem(idx, it);
       return true;
     }));
-    return store_.ForEachUser([&](UserIdx idx, const events::User& u) {
+    return store_->ForEachUser([&](UserIdx idx, const events::User& u) {
       UpsertUser(idx, u);
       return true;
     });
   }
 
   void Apply(const store::StoredEvent& e) override {
+    FUNNEL_CHECK(store_ != nullptr);
     const auto& by_kind = SlotsForType(e.type);
     int64_t t = e.ts.micros();
     const ItemMeta* meta = Raw(e.item) < items_.size() ? &items_[Raw(e.item)] : nullptr;
@@ -120,6 +182,7 @@ class FeatureFoldImpl final : public FeatureFold {
       auto fold_into = [&](uint32_t row) {
         Advance(kind, row, t);
         for (const auto& [slot_index, weight] : matches) AddEvent(kind, row, kind.slots[slot_index], weight, e, meta);
+        kind.MarkDirty(row);
       };
       switch (static_cast<Entity>(k)) {
         case Entity::kUser: fold_into(DenseRow(kind, Raw(e.user))); break;
@@ -134,35 +197,28 @@ class FeatureFoldImpl final : public FeatureFold {
           break;
       }
     }
-    for (size_t i = 0; i < last_n_.size(); ++i) {
-      const FeatureSpec& f = specs_[last_n_[i].spec];
+    for (LastN& l : last_n_) {
+      const FeatureSpec& f = specs_[l.spec];
       if (!f.types.contains(TypeNameCached(e.type))) continue;
-      bool by_user = last_n_kind_[i] == Entity::kUser;
-      Push(last_n_[i], by_user ? Raw(e.user) : Raw(e.item), by_user ? Raw(e.item) : Raw(e.user));
+      bool by_user = l.entity == Entity::kUser;
+      uint32_t row = by_user ? Raw(e.user) : Raw(e.item);
+      Push(l, row, by_user ? Raw(e.item) : Raw(e.user));
+      Kind& owner = kinds_[KindOf(by_user ? Entity::kUser : Entity::kItem)];
+      owner.MarkDirty(DenseRow(owner, row));
     }
   }
 
   void UpsertItem(ItemIdx idx, const events::Item& it) override {
-    if (items_.size() <= Raw(idx)) items_.resize(Raw(idx) + 1);
-    ItemMeta& m = items_[Raw(idx)];
-    m = ItemMeta{};
-    if (it.ts) m.uploaded_us = it.ts->micros();
-    for (const auto& c : it.categories) m.categories.push_back(categories_.Intern(c));
-    if (!it.categories.empty()) m.category_code = CategoryCode(it.categories.front());
-    if (!it.creator.empty()) {
-      m.creator = creators_.Intern(it.creator);
-      m.creator_code = CategoryCode(it.creator);
-    }
-    m.duration = AttributeValue(it.attributes, "duration");
-    for (const auto& key : item_attribute_keys_) m.attributes.push_back(AttributeValue(it.attributes, key));
+    SetItemMeta(idx, it);
+    Kind& kind = kinds_[KindOf(Entity::kItem)];
+    kind.MarkDirty(DenseRow(kind, Raw(idx)));
   }
 
   void UpsertUser(UserIdx idx, const events::User& u) override {
     if (user_attribute_keys_.empty()) return;
-    if (user_attrs_.size() <= Raw(idx)) user_attrs_.resize(Raw(idx) + 1);
-    auto& v = user_attrs_[Raw(idx)];
-    v.clear();
-    for (const auto& key : user_attribute_keys_) v.push_back(AttributeValue(u.attributes, key));
+    SetUserAttributes(idx, u);
+    Kind& kind = kinds_[KindOf(Entity::kUser)];
+    kind.MarkDirty(DenseRow(kind, Raw(idx)));
   }
 
   const std::vector<std::string>& names() const override { return names_; }
@@ -175,14 +231,10 @@ class FeatureFoldImpl final : public FeatureFold {
 
   std::vector<ItemIdx> LastItems(UserIdx user, std::string_view feature) const override {
     std::vector<ItemIdx> out;
-    for (size_t i = 0; i < last_n_.size(); ++i) {
-      if (specs_[last_n_[i].spec].name != feature) continue;
-      const LastN& l = last_n_[i];
-      if (Raw(user) >= l.rings.size()) return out;
-      const auto& ring = l.rings[Raw(user)];
-      uint32_t head = l.heads[Raw(user)];
-      for (size_t j = 0; j < ring.size(); ++j)  // newest first
-        out.push_back(ItemIdx{ring[(head + ring.size() - 1 - j) % ring.size()]});
+    for (const LastN& l : last_n_) {
+      if (specs_[l.spec].name != feature) continue;
+      std::vector<uint32_t> ids = l.InOrder(Raw(user));
+      for (auto it = ids.rbegin(); it != ids.rend(); ++it) out.push_back(ItemIdx{*it});  // newest first
     }
     return out;
   }
@@ -197,7 +249,8 @@ class FeatureFoldImpl final : public FeatureFold {
     size_t bytes = 0;
     for (const Kind& k : kinds_)
       bytes += k.values.capacity() * sizeof(double) + k.updated.capacity() * sizeof(int64_t) +
-               k.index.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
+               k.index.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1) +
+               k.row_keys.capacity() * sizeof(uint64_t) + k.dirty.capacity();
     for (const LastN& l : last_n_) {
       bytes += l.heads.capacity() * sizeof(uint32_t);
       for (const auto& r : l.rings) bytes += r.capacity() * sizeof(uint32_t) + sizeof(r);
@@ -205,7 +258,260 @@ class FeatureFoldImpl final : public FeatureFold {
     return bytes;
   }
 
+  uint64_t LayoutHash() const override { return layout_hash_; }
+
+  void DrainChanges(const RecordFn& fn) override {
+    FUNNEL_CHECK(store_ != nullptr);
+    std::string key, value;
+    for (size_t k = 0; k < kNumKinds; ++k) {
+      Kind& kind = kinds_[k];
+      for (uint32_t row : kind.dirty_rows) {
+        kind.dirty[row] = 0;
+        key.clear();
+        value.clear();
+        EncodeRecord(static_cast<Entity>(k), row, &key, &value);
+        fn(key, value);
+      }
+      kind.dirty_rows.clear();
+    }
+  }
+
+  Status Restore(std::string_view key, std::string_view value, const EntityResolver& ids) override {
+    auto bad = [&](std::string_view why) {
+      return absl::DataLossError(Cat("online features: record '", Printable(key), "': ", why));
+    };
+    if (key.empty()) return bad("empty key");
+    const char* letter = std::find(std::begin(kKeyLetter), std::end(kKeyLetter), key[0]);
+    if (letter == std::end(kKeyLetter)) return bad("unknown entity kind");
+    const auto entity = static_cast<Entity>(letter - std::begin(kKeyLetter));
+    Kind& kind = kinds_[KindOf(entity)];
+    codec::Reader in(value);
+    uint8_t version = 0;
+    uint64_t layout = 0;
+    int64_t updated = 0;
+    uint32_t stride = 0;
+    if (!in.Raw(&version) || version != kRecordVersion) return bad("unknown record version");
+    if (!in.Raw(&layout) || layout != layout_hash_)
+      return bad("written under other feature definitions (layout hash differs)");
+    if (!in.Raw(&updated) || !in.Raw(&stride) || stride != static_cast<uint32_t>(kind.stride))
+      return bad("row width differs from the feature definitions");
+    std::vector<double> row(stride);
+    for (double& d : row)
+      if (!in.Raw(&d)) return bad("truncated");
+
+    std::string_view rest = key.substr(1);
+    uint32_t target = kNoRow;
+    switch (entity) {
+      case Entity::kGlobal: target = global_row_; break;
+      case Entity::kUser: {
+        std::optional<UserIdx> u = ids.user ? ids.user(rest) : std::nullopt;
+        if (!u) return absl::OkStatus();
+        target = DenseRow(kind, Raw(*u));
+        FUNNEL_RETURN_IF_ERROR(RestoreUserTail(in, *u, ids, bad));
+        break;
+      }
+      case Entity::kItem: {
+        std::optional<ItemIdx> i = ids.item ? ids.item(rest) : std::nullopt;
+        if (!i) return absl::OkStatus();
+        target = DenseRow(kind, Raw(*i));
+        FUNNEL_RETURN_IF_ERROR(RestoreItemTail(in, *i, ids, bad));
+        break;
+      }
+      case Entity::kUserCategory:
+      case Entity::kUserCreator: {
+        codec::Reader k(rest);
+        std::string_view user_id;
+        if (!k.Str(&user_id)) return bad("malformed key");
+        std::string_view other = k.rest();
+        std::optional<UserIdx> u = ids.user ? ids.user(user_id) : std::nullopt;
+        if (!u) return absl::OkStatus();
+        IdDictionary& dict = entity == Entity::kUserCategory ? categories_ : creators_;
+        target = CrossRow(kind, Raw(*u), dict.Intern(other), true);
+        break;
+      }
+    }
+    if (!in.done()) return bad("trailing bytes");
+    std::copy(row.begin(), row.end(), kind.values.begin() + size_t{target} * kind.stride);
+    kind.updated[target] = updated;
+    return absl::OkStatus();
+  }
+
+  void Clear() override {
+    for (Kind& k : kinds_) k.ClearRows();
+    global_row_ = kinds_[KindOf(Entity::kGlobal)].AddRow();
+    for (LastN& l : last_n_) {
+      l.rings.clear();
+      l.heads.clear();
+    }
+    items_.clear();
+    user_attrs_.clear();
+    categories_.Truncate(0);
+    creators_.Truncate(0);
+  }
+
+  void CrossKeys(std::string_view user_id, ItemIdx item, std::vector<std::string>* keys) const override {
+    if (Raw(item) >= items_.size()) return;
+    const ItemMeta& m = items_[Raw(item)];
+    if (!kinds_[KindOf(Entity::kUserCategory)].slots.empty())
+      for (uint32_t c : m.categories) keys->push_back(CrossRecordKey('c', user_id, categories_.Name(c)));
+    if (!kinds_[KindOf(Entity::kUserCreator)].slots.empty() && m.creator >= 0)
+      keys->push_back(CrossRecordKey('r', user_id, creators_.Name(static_cast<uint32_t>(m.creator))));
+  }
+
  private:
+  // Keys may hold arbitrary bytes (cross keys carry a length prefix); errors show them safely.
+  static std::string Printable(std::string_view key) {
+    std::string out;
+    for (char c : key) out += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", uint8_t(c));
+    return out;
+  }
+
+  void EncodeRecord(Entity entity, uint32_t row, std::string* key, std::string* value) const {
+    const Kind& kind = kinds_[KindOf(entity)];
+    switch (entity) {
+      case Entity::kUser: *key = UserRecordKey(store_->UserName(UserIdx{row})); break;
+      case Entity::kItem: *key = ItemRecordKey(store_->ItemName(ItemIdx{row})); break;
+      case Entity::kGlobal: *key = GlobalRecordKey(); break;
+      case Entity::kUserCategory:
+      case Entity::kUserCreator: {
+        uint64_t k = kind.row_keys[row];
+        auto user = static_cast<uint32_t>(k >> 32), other = static_cast<uint32_t>(k);
+        const IdDictionary& dict = entity == Entity::kUserCategory ? categories_ : creators_;
+        *key = CrossRecordKey(kKeyLetter[KindOf(entity)], store_->UserName(UserIdx{user}), dict.Name(other));
+        break;
+      }
+    }
+    codec::PutU8(*value, kRecordVersion);
+    codec::PutRaw(*value, layout_hash_);
+    codec::PutRaw(*value, kind.updated[row]);
+    codec::PutRaw(*value, static_cast<uint32_t>(kind.stride));
+    const double* v = kind.values.data() + size_t{row} * kind.stride;
+    for (int j = 0; j < kind.stride; ++j) codec::PutRaw(*value, v[j]);
+    if (entity == Entity::kUser) EncodeUserTail(row, value);
+    if (entity == Entity::kItem) EncodeItemTail(row, value);
+  }
+
+  // last_n rings of user-keyed features (item names), then the user's attribute values.
+  void EncodeUserTail(uint32_t user, std::string* out) const {
+    for (const LastN& l : last_n_) {
+      if (l.entity != Entity::kUser) continue;
+      std::vector<uint32_t> ids = l.InOrder(user);
+      codec::PutVarint(*out, ids.size());
+      for (uint32_t i : ids) codec::PutStr(*out, store_->ItemName(ItemIdx{i}));
+    }
+    const bool has = user < user_attrs_.size() && !user_attrs_[user].empty();
+    codec::PutVarint(*out, has ? user_attrs_[user].size() : 0);
+    if (has)
+      for (double d : user_attrs_[user]) codec::PutRaw(*out, d);
+  }
+
+  Status RestoreUserTail(codec::Reader& in, UserIdx user, const EntityResolver& ids,
+                         const std::function<Status(std::string_view)>& bad) {
+    for (LastN& l : last_n_) {
+      if (l.entity != Entity::kUser) continue;
+      uint64_t n = 0;
+      if (!in.Varint(&n)) return bad("truncated last_n");
+      ResetRing(l, Raw(user));
+      for (uint64_t j = 0; j < n; ++j) {
+        std::string_view name;
+        if (!in.Str(&name)) return bad("truncated last_n");
+        std::optional<ItemIdx> item = ids.item ? ids.item(name) : std::nullopt;
+        if (item) Push(l, Raw(user), Raw(*item));
+      }
+    }
+    uint64_t n = 0;
+    if (!in.Varint(&n)) return bad("truncated attributes");
+    if (n != 0 && n != user_attribute_keys_.size()) return bad("attribute count differs");
+    if (user_attrs_.size() <= Raw(user)) user_attrs_.resize(Raw(user) + 1);
+    user_attrs_[Raw(user)].assign(n, 0.0);
+    for (double& d : user_attrs_[Raw(user)])
+      if (!in.Raw(&d)) return bad("truncated attributes");
+    return absl::OkStatus();
+  }
+
+  // Metadata (upload time, duration, categories, creator, attributes), then last_n rings of
+  // item-keyed features (user names).
+  void EncodeItemTail(uint32_t item, std::string* out) const {
+    ItemMeta none;
+    const ItemMeta& m = item < items_.size() ? items_[item] : none;
+    codec::PutU8(*out, m.known ? 1 : 0);
+    codec::PutRaw(*out, m.uploaded_us);
+    codec::PutRaw(*out, m.duration);
+    codec::PutVarint(*out, m.categories.size());
+    for (uint32_t c : m.categories) codec::PutStr(*out, categories_.Name(c));
+    codec::PutStr(*out, m.creator >= 0 ? std::string_view(creators_.Name(uint32_t(m.creator))) : std::string_view());
+    codec::PutVarint(*out, m.attributes.size());
+    for (double d : m.attributes) codec::PutRaw(*out, d);
+    for (const LastN& l : last_n_) {
+      if (l.entity != Entity::kItem) continue;
+      std::vector<uint32_t> ids = l.InOrder(item);
+      codec::PutVarint(*out, ids.size());
+      for (uint32_t u : ids) codec::PutStr(*out, store_->UserName(UserIdx{u}));
+    }
+  }
+
+  Status RestoreItemTail(codec::Reader& in, ItemIdx item, const EntityResolver& ids,
+                         const std::function<Status(std::string_view)>& bad) {
+    if (items_.size() <= Raw(item)) items_.resize(Raw(item) + 1);
+    ItemMeta m;
+    uint8_t known = 0;
+    uint64_t n = 0;
+    std::string_view s;
+    if (!in.Raw(&known) || !in.Raw(&m.uploaded_us) || !in.Raw(&m.duration) || !in.Varint(&n))
+      return bad("truncated metadata");
+    m.known = known != 0;
+    for (uint64_t j = 0; j < n; ++j) {
+      if (!in.Str(&s)) return bad("truncated categories");
+      m.categories.push_back(categories_.Intern(s));
+      if (j == 0) m.category_code = CategoryCode(s);
+    }
+    if (!in.Str(&s)) return bad("truncated creator");
+    if (!s.empty()) {
+      m.creator = creators_.Intern(s);
+      m.creator_code = CategoryCode(s);
+    }
+    if (!in.Varint(&n) || n != item_attribute_keys_.size()) return bad("attribute count differs");
+    m.attributes.resize(n);
+    for (double& d : m.attributes)
+      if (!in.Raw(&d)) return bad("truncated attributes");
+    items_[Raw(item)] = std::move(m);
+    for (LastN& l : last_n_) {
+      if (l.entity != Entity::kItem) continue;
+      if (!in.Varint(&n)) return bad("truncated last_n");
+      ResetRing(l, Raw(item));
+      for (uint64_t j = 0; j < n; ++j) {
+        if (!in.Str(&s)) return bad("truncated last_n");
+        std::optional<UserIdx> u = ids.user ? ids.user(s) : std::nullopt;
+        if (u) Push(l, Raw(item), Raw(*u));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void SetItemMeta(ItemIdx idx, const events::Item& it) {
+    if (items_.size() <= Raw(idx)) items_.resize(Raw(idx) + 1);
+    ItemMeta& m = items_[Raw(idx)];
+    m = ItemMeta{};
+    m.known = true;
+    if (it.ts) m.uploaded_us = it.ts->micros();
+    for (const auto& c : it.categories) m.categories.push_back(categories_.Intern(c));
+    if (!it.categories.empty()) m.category_code = CategoryCode(it.categories.front());
+    if (!it.creator.empty()) {
+      m.creator = creators_.Intern(it.creator);
+      m.creator_code = CategoryCode(it.creator);
+    }
+    m.duration = AttributeValue(it.attributes, "duration");
+    for (const auto& key : item_attribute_keys_) m.attributes.push_back(AttributeValue(it.attributes, key));
+  }
+
+  void SetUserAttributes(UserIdx idx, const events::User& u) {
+    if (user_attribute_keys_.empty()) return;
+    if (user_attrs_.size() <= Raw(idx)) user_attrs_.resize(Raw(idx) + 1);
+    auto& v = user_attrs_[Raw(idx)];
+    v.clear();
+    for (const auto& key : user_attribute_keys_) v.push_back(AttributeValue(u.attributes, key));
+  }
+
   void CompileSlot(int spec) {
     const FeatureSpec& f = specs_[spec];
     Kind& kind = kinds_[KindOf(f.entity)];
@@ -255,7 +561,7 @@ class FeatureFoldImpl final : public FeatureFold {
     auto& entry = by_type_[Raw(type)];
     if (!entry) {
       entry = std::make_unique<TypeSlots>();
-      std::string name = store_.TypeName(type);
+      std::string name = store_->TypeName(type);
       for (size_t k = 0; k < kNumKinds; ++k)
         for (size_t s = 0; s < kinds_[k].slots.size(); ++s) {
           const FeatureSpec& f = specs_[kinds_[k].slots[s].spec];
@@ -269,7 +575,7 @@ class FeatureFoldImpl final : public FeatureFold {
   const std::string& TypeNameCached(TypeIdx type) {
     if (type_names_.size() <= Raw(type)) type_names_.resize(Raw(type) + 1);
     std::string& n = type_names_[Raw(type)];
-    if (n.empty()) n = store_.TypeName(type);
+    if (n.empty()) n = store_->TypeName(type);
     return n;
   }
 
@@ -283,10 +589,15 @@ class FeatureFoldImpl final : public FeatureFold {
   static uint32_t CrossRow(Kind& kind, uint32_t user, uint32_t other, bool create) {
     auto it = kind.index.find(CrossKey(user, other));
     if (it != kind.index.end()) return it->second;
-    if (!create) return UINT32_MAX;
+    if (!create) return kNoRow;
     uint32_t row = kind.AddRow();
     kind.index.emplace(CrossKey(user, other), row);
+    kind.row_keys.push_back(CrossKey(user, other));
     return row;
+  }
+  static uint32_t FindCrossRow(const Kind& kind, uint32_t user, uint32_t other) {
+    auto it = kind.index.find(CrossKey(user, other));
+    return it == kind.index.end() ? kNoRow : it->second;
   }
 
   // Brings a row's aggregates forward to time t (decay, window buckets).
@@ -353,7 +664,7 @@ class FeatureFoldImpl final : public FeatureFold {
 
   // The value of one aggregate slot of one row as of t.
   static double Read(const Kind& kind, uint32_t row, const Slot& s, int64_t t) {
-    if (row == UINT32_MAX || row >= kind.rows() || kind.updated[row] == kNever) {
+    if (row == kNoRow || row >= kind.rows() || kind.updated[row] == kNever) {
       return s.agg == Aggregation::kCount || s.agg == Aggregation::kSum ? 0.0 : kNaN;
     }
     int64_t last = kind.updated[row];
@@ -398,13 +709,13 @@ class FeatureFoldImpl final : public FeatureFold {
       case Entity::kItem: return Read(kind, Raw(item), slot, t);
       case Entity::kGlobal: return Read(kind, global_row_, slot, t);
       case Entity::kUserCreator:
-        return Read(kind, meta && meta->creator >= 0 ? CrossRow(const_cast<Kind&>(kind), Raw(user), uint32_t(meta->creator), false) : UINT32_MAX, slot, t);
+        return Read(kind, meta && meta->creator >= 0 ? FindCrossRow(kind, Raw(user), uint32_t(meta->creator)) : kNoRow, slot, t);
       case Entity::kUserCategory: {
         double acc = kNaN;
         int n = 0;
         if (meta) {
           for (uint32_t c : meta->categories) {
-            double x = Read(kind, CrossRow(const_cast<Kind&>(kind), Raw(user), c, false), slot, t);
+            double x = Read(kind, FindCrossRow(kind, Raw(user), c), slot, t);
             if (std::isnan(x)) continue;
             if (n == 0) acc = x;
             else if (f.combine == Combine::kMax) acc = std::max(acc, x);
@@ -413,7 +724,7 @@ class FeatureFoldImpl final : public FeatureFold {
             ++n;
           }
         }
-        if (n == 0) return Read(kind, UINT32_MAX, slot, t);  // the kind's "no state" value
+        if (n == 0) return Read(kind, kNoRow, slot, t);  // the kind's "no state" value
         return f.combine == Combine::kMean ? acc / n : acc;
       }
     }
@@ -452,6 +763,15 @@ class FeatureFoldImpl final : public FeatureFold {
     return kNaN;
   }
 
+  static void ResetRing(LastN& l, uint32_t row) {
+    if (l.rings.size() <= row) {
+      l.rings.resize(row + 1);
+      l.heads.resize(row + 1, 0);
+    }
+    l.rings[row].clear();
+    l.heads[row] = 0;
+  }
+
   static void Push(LastN& l, uint32_t row, uint32_t id) {
     if (l.rings.size() <= row) {
       l.rings.resize(row + 1);
@@ -468,7 +788,8 @@ class FeatureFoldImpl final : public FeatureFold {
   }
 
   std::vector<FeatureSpec> specs_;
-  const store::EventStore& store_;
+  const store::EventStore* store_;  // null for detached folds
+  uint64_t layout_hash_ = 0;
   absl::flat_hash_map<std::string, int> spec_index_;
   std::vector<std::string> names_;
   std::vector<int> outputs_;  // spec index per output column
@@ -477,7 +798,6 @@ class FeatureFoldImpl final : public FeatureFold {
   absl::flat_hash_map<int, std::pair<size_t, size_t>> slot_of_spec_;  // spec -> (kind, slot)
   absl::flat_hash_map<int, std::pair<StaticKind, size_t>> static_of_spec_;
   std::vector<LastN> last_n_;
-  std::vector<Entity> last_n_kind_;
   std::vector<std::unique_ptr<TypeSlots>> by_type_;
   std::vector<std::string> type_names_;
   std::vector<ItemMeta> items_;
@@ -489,9 +809,20 @@ class FeatureFoldImpl final : public FeatureFold {
 
 }  // namespace
 
+std::string UserRecordKey(std::string_view user_id) { return Cat("u", user_id); }
+std::string ItemRecordKey(std::string_view item_id) { return Cat("i", item_id); }
+std::string GlobalRecordKey() { return "g"; }
+
 StatusOr<std::unique_ptr<FeatureFold>> FeatureFold::Create(std::vector<FeatureSpec> specs,
-                                                           const store::EventStore& store) {
+                                                           const store::EventStore* store) {
+  FUNNEL_CHECK(store != nullptr);
   auto fold = std::make_unique<FeatureFoldImpl>(std::move(specs), store);
+  FUNNEL_RETURN_IF_ERROR(fold->Init());
+  return std::unique_ptr<FeatureFold>(std::move(fold));
+}
+
+StatusOr<std::unique_ptr<FeatureFold>> FeatureFold::CreateDetached(std::vector<FeatureSpec> specs) {
+  auto fold = std::make_unique<FeatureFoldImpl>(std::move(specs), nullptr);
   FUNNEL_RETURN_IF_ERROR(fold->Init());
   return std::unique_ptr<FeatureFold>(std::move(fold));
 }

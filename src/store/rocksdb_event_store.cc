@@ -154,6 +154,7 @@ class RocksEventStore final : public EventStore {
     if (options_.read_only) return absl::FailedPreconditionError("event store is read-only");
     std::lock_guard write_lock(write_mu_);
     AppendResult result;
+    result.first_seq = counters_.next_seq;
 
     std::vector<std::string> keys;
     keys.reserve(batch.size());
@@ -197,6 +198,7 @@ class RocksEventStore final : public EventStore {
         if (next.events == 0 || e.ts.micros() > next.max_ts) next.max_ts = e.ts.micros();
         ++next.events;
         ++result.accepted;
+        result.stored.push_back(static_cast<uint32_t>(i));
       }
     }
     if (result.accepted == 0) return result;
@@ -357,6 +359,11 @@ class RocksEventStore final : public EventStore {
     if (s.IsNotFound()) return false;
     FUNNEL_RETURN_IF_ERROR(FromRocks(s, "event store lookup"));
     return true;
+  }
+
+  uint64_t NextSeq() const override {
+    std::lock_guard l(stats_mu_);
+    return counters_.next_seq;
   }
 
   StoreStats Stats() const override {

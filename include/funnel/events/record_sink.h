@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "funnel/core/status.h"
 #include "funnel/events/event.h"
@@ -13,6 +14,11 @@ namespace funnel::events {
 struct AppendResult {
   uint64_t accepted = 0;    // newly stored
   uint64_t duplicates = 0;  // already stored (or repeated within the batch), skipped
+  // Where the newly stored events are, for the stages that consume them next (the online
+  // features): batch positions in arrival order; the k-th got sequence number first_seq + k.
+  // Sinks without sequence numbers may leave both empty.
+  uint64_t first_seq = 0;
+  std::vector<uint32_t> stored;
 };
 
 // Implementations say their own thread-safety.

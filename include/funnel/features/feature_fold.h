@@ -4,7 +4,7 @@
 // row's own event). Training-serving skew is then impossible by construction: there is only
 // one implementation (DESIGN.md, principle 1).
 //
-//   FUNNEL_ASSIGN_OR_RETURN(auto fold, FeatureFold::Create(DefaultFeatureSpecs(), store));
+//   FUNNEL_ASSIGN_OR_RETURN(auto fold, FeatureFold::Create(DefaultFeatureSpecs(), &store));
 //   store.Replay(Timestamp::Min(), t, [&](const store::StoredEvent& e) { fold->Apply(e); return true; });
 //   std::vector<float> x(fold->names().size());
 //   fold->Compute(user, item, t, x);   // as of t; NaN marks a missing value
@@ -15,13 +15,22 @@
 // update is folded in as if it happened at that last update (replays are in time order, so
 // this only affects late online events, and identically on every path).
 //
-// Thread-safety: Apply/Upsert* need exclusive access; Compute/LastItems may run concurrently
-// with each other but not with Apply.
+// Persistence (the online store, online_store.h): the state is a set of entity records (a
+// user, an item with its metadata, a user x category, a user x creator, the global row), each
+// encoded under a key naming the entity by its string ids, so any process can read any record.
+// DrainChanges() hands out the records touched since the last drain; Restore() loads one. The
+// format is in docs/formats/online-features.md.
+//
+// Thread-safety: Apply/Upsert*/Restore/DrainChanges/Clear need exclusive access; Compute,
+// LastItems and the key helpers may run concurrently with each other but not with writers.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "funnel/core/ids.h"
@@ -32,15 +41,26 @@
 
 namespace funnel::features {
 
+// Maps the string ids inside records to the indexes of the fold that restores them.
+struct EntityResolver {
+  std::function<std::optional<UserIdx>(std::string_view)> user;
+  std::function<std::optional<ItemIdx>(std::string_view)> item;
+};
+
+using RecordFn = std::function<void(std::string_view key, std::string_view value)>;
+
 class FeatureFold {
  public:
-  // Loads item metadata and user attributes from `store` (kept in memory; the store is used for
-  // id <-> name lookups afterwards and must outlive the fold).
+  // An attached fold: events and ids come from `store`, which must outlive the fold. Item
+  // metadata and user attributes are loaded from it now.
   static StatusOr<std::unique_ptr<FeatureFold>> Create(std::vector<FeatureSpec> specs,
-                                                       const store::EventStore& store);
+                                                       const store::EventStore* store);
+  // A detached fold, for processes without the event store (a server replica reading a shared
+  // online store): it only Restore()s records under indexes its caller chooses, and Computes.
+  static StatusOr<std::unique_ptr<FeatureFold>> CreateDetached(std::vector<FeatureSpec> specs);
   virtual ~FeatureFold() = default;
 
-  // Folds one event into the state.
+  // Folds one event into the state (attached folds only).
   virtual void Apply(const store::StoredEvent& event) = 0;
   // Metadata that arrives after creation (item upserts, new user attributes).
   virtual void UpsertItem(ItemIdx item, const events::Item& meta) = 0;
@@ -49,6 +69,7 @@ class FeatureFold {
   // Names of the numeric features, in the order Compute writes them.
   virtual const std::vector<std::string>& names() const = 0;
   // The feature vector of (user, item) as of t; out.size() must equal names().size().
+  // Unknown indexes (never seen) give every feature its "no state" value.
   virtual void Compute(UserIdx user, ItemIdx item, Timestamp t, std::span<float> out) const = 0;
   // The items kept by a last_n feature, newest first; empty when unknown.
   virtual std::vector<ItemIdx> LastItems(UserIdx user, std::string_view feature) const = 0;
@@ -57,6 +78,27 @@ class FeatureFold {
 
   // Bytes of feature state held in memory (for capacity planning).
   virtual size_t StateBytes() const = 0;
+
+  // ---- persistence ----
+  // A hash of the compiled feature definitions: records written under another one are refused.
+  virtual uint64_t LayoutHash() const = 0;
+  // Hands out every record changed since the last drain (attached folds), and forgets them.
+  virtual void DrainChanges(const RecordFn& fn) = 0;
+  // Loads one record. Unknown ids (the resolver answers nullopt) are skipped; a record of
+  // another layout or a malformed one is an error naming the key.
+  virtual Status Restore(std::string_view key, std::string_view value, const EntityResolver& ids) = 0;
+  // Forgets every entity's state (detached folds reuse themselves across requests).
+  virtual void Clear() = 0;
+
+  // Record keys of the entities a (user, item) feature vector reads beyond the user, item and
+  // global records: the user x category and user x creator records for the item's metadata
+  // (known once the item's record is restored). Appends to *keys.
+  virtual void CrossKeys(std::string_view user_id, ItemIdx item, std::vector<std::string>* keys) const = 0;
 };
+
+// Record keys of the entities every feature vector reads.
+std::string UserRecordKey(std::string_view user_id);
+std::string ItemRecordKey(std::string_view item_id);
+std::string GlobalRecordKey();
 
 }  // namespace funnel::features

@@ -122,6 +122,8 @@ class EventStore : public events::RecordSink {
   virtual StatusOr<bool> Contains(const events::Event& event) const = 0;
 
   virtual StoreStats Stats() const = 0;
+  // The sequence number the next stored event will get: every stored event has seq < NextSeq().
+  virtual uint64_t NextSeq() const = 0;
 };
 
 }  // namespace funnel::store

@@ -1,0 +1,111 @@
+// The online feature store: the feature fold (feature_fold.h) kept current as events arrive and
+// persisted in a key-value store (memory, rocksdb or redis: store/kv_store.h), so a restart
+// recovers it and several processes can share it.
+//
+// Two roles:
+//  - The writer (import, Kafka ingest, the server's event endpoint) is attached to the event
+//    store. Apply() folds each newly stored event, in arrival order, then writes the changed
+//    entity records and the watermark (every event with seq < watermark is folded) in one
+//    atomic batch. Open() loads the records and folds whatever the event store holds past the
+//    watermark, so a crash between the event store's write and the online write loses nothing
+//    and applies nothing twice. Changed feature definitions (a different layout hash) rebuild
+//    the state from the event store.
+//  - Readers have no event store (server replicas sharing a redis backend): Compute() reads
+//    the records of the user, the global row, the items and the user's category and creator
+//    rows from the key-value store at each request and evaluates them with the same fold code.
+// On the memory and rocksdb backends the writer answers from memory; on redis every process,
+// the writer included, answers from redis, so all of them answer alike.
+//
+//   FUNNEL_ASSIGN_OR_RETURN(auto kv, store::KvStore::Create({.backend = "rocksdb", .path = dir}));
+//   FUNNEL_ASSIGN_OR_RETURN(auto online, OnlineFeatures::Open(specs, store, std::move(kv)));
+//   FUNNEL_ASSIGN_OR_RETURN(AppendResult r, store.Append(batch));
+//   FUNNEL_RETURN_IF_ERROR(online->Apply(batch, r));
+//   FUNNEL_ASSIGN_OR_RETURN(FeatureMatrix x, online->Compute("u1", {"v9", "v10"}, now));
+//
+// Thread-safety: every method is safe to call concurrently; writers are serialized and
+// Compute calls run in parallel with each other.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "funnel/core/status.h"
+#include "funnel/core/time.h"
+#include "funnel/events/record_sink.h"
+#include "funnel/features/feature_fold.h"
+#include "funnel/store/event_store.h"
+#include "funnel/store/kv_store.h"
+
+namespace funnel::features {
+
+// Feature vectors of one user against several items, row-major: rows = items.
+struct FeatureMatrix {
+  size_t rows = 0, cols = 0;
+  std::vector<float> values;
+  std::span<const float> Row(size_t r) const { return {values.data() + r * cols, cols}; }
+};
+
+struct OnlineOpenReport {
+  bool rebuilt = false;         // state rebuilt from the event store (new store or new layout)
+  uint64_t restored = 0;        // entity records loaded
+  uint64_t caught_up = 0;       // events folded past the watermark
+};
+
+class OnlineFeatures {
+ public:
+  // The writer. `store` must outlive the result.
+  static StatusOr<std::unique_ptr<OnlineFeatures>> Open(std::vector<FeatureSpec> specs,
+                                                        const store::EventStore& store,
+                                                        std::unique_ptr<store::KvStore> kv,
+                                                        OnlineOpenReport* report = nullptr);
+  // A reader of a store some writer keeps current (a shared backend, normally redis).
+  static StatusOr<std::unique_ptr<OnlineFeatures>> OpenReader(std::vector<FeatureSpec> specs,
+                                                              std::unique_ptr<store::KvStore> kv);
+  ~OnlineFeatures();
+
+  // Folds the events of `batch` that the event store just stored (result of its Append) and
+  // persists the changes. Events the event store stored without passing through here (another
+  // importer) are folded first, from the store.
+  Status Apply(std::span<const events::Event> batch, const events::AppendResult& result);
+  // Item metadata and user attributes the event store just upserted.
+  Status UpsertItems(std::span<const events::Item> items);
+  Status UpsertUsers(std::span<const events::User> users);
+
+  // Features of `user` against each of `items` as of t. Unknown users and items are expected
+  // (cold start): their features take their "no state" values.
+  StatusOr<FeatureMatrix> Compute(std::string_view user, std::span<const std::string> items, Timestamp t) const;
+
+  const std::vector<std::string>& names() const;
+  uint64_t watermark() const;
+  size_t StateBytes() const;
+  std::string_view backend() const;
+
+  // A RecordSink that appends to the event store, then feeds what was stored to `online`:
+  // plug it into any importer or the Kafka ingestor. Both must outlive it.
+  static std::unique_ptr<events::RecordSink> FeedingSink(store::EventStore& store, OnlineFeatures& online);
+
+ private:
+  OnlineFeatures() = default;
+  Status Persist();                           // needs mu_ held exclusively
+  Status FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* folded);  // needs mu_ exclusive
+  Status Rebuild();                           // needs mu_ exclusive
+  StatusOr<FeatureMatrix> ComputeFromMemory(std::string_view user, std::span<const std::string> items, Timestamp t) const;
+  StatusOr<FeatureMatrix> ComputeFromKv(std::string_view user, std::span<const std::string> items, Timestamp t) const;
+
+  // Constant after construction.
+  std::vector<FeatureSpec> specs_;
+  const store::EventStore* store_ = nullptr;  // null for readers
+  std::unique_ptr<store::KvStore> kv_;
+  bool read_through_ = false;  // compute from the key-value store, not memory
+
+  mutable std::shared_mutex mu_;
+  // Guarded by mu_.
+  std::unique_ptr<FeatureFold> fold_;
+  uint64_t watermark_ = 0;
+};
+
+}  // namespace funnel::features

@@ -1,0 +1,313 @@
+// The fold's arithmetic on hand-made events, checked against values worked out by hand.
+#include "funnel/features/feature_fold.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.h"
+
+namespace funnel::features {
+namespace {
+
+constexpr double kT0 = 1700000000;
+constexpr double kDay = 86400;
+
+events::Event Ev(std::string user, std::string item, std::string type, double ts,
+                 std::optional<double> value = std::nullopt) {
+  events::Event e;
+  e.user = std::move(user);
+  e.item = std::move(item);
+  e.type = std::move(type);
+  e.ts = Timestamp::FromSeconds(ts);
+  e.value = value;
+  return e;
+}
+
+events::Item It(std::string id, std::vector<std::string> cats, std::string creator, double duration,
+                double uploaded) {
+  events::Item it;
+  it.item = std::move(id);
+  it.categories = std::move(cats);
+  it.creator = std::move(creator);
+  it.attributes = Cat(R"({"duration":)", duration, "}");
+  it.ts = Timestamp::FromSeconds(uploaded);
+  return it;
+}
+
+class FoldTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::EventStore::Open({.path = dir_.path()});
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+
+  // Stores the events and items, then builds a fold over the store with these definitions.
+  std::unique_ptr<FeatureFold> Fold(const std::string& toml, const std::vector<events::Event>& evs,
+                                    const std::vector<events::Item>& items = {}) {
+    EXPECT_TRUE(store_->UpsertItems(items).ok());
+    EXPECT_TRUE(store_->Append(evs).ok());
+    auto specs = ParseFeatureSpecs(toml, "test.toml");
+    EXPECT_TRUE(specs.ok()) << specs.status();
+    auto fold = FeatureFold::Create(*specs, store_.get());
+    EXPECT_TRUE(fold.ok()) << fold.status();
+    EXPECT_TRUE(store_->Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
+      (*fold)->Apply(e);
+      return true;
+    }).ok());
+    return std::move(*fold);
+  }
+
+  // The named feature of (user, item) at time t (seconds).
+  double Get(const FeatureFold& fold, const std::string& name, const std::string& user,
+             const std::string& item, double t) {
+    std::vector<float> x(fold.names().size());
+    fold.Compute(store_->FindUser(user).value_or(UserIdx{UINT32_MAX}),
+                 store_->FindItem(item).value_or(ItemIdx{UINT32_MAX}), Timestamp::FromSeconds(t), x);
+    for (size_t i = 0; i < x.size(); ++i)
+      if (fold.names()[i] == name) return x[i];
+    ADD_FAILURE() << "no feature " << name;
+    return 0;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<store::EventStore> store_;
+};
+
+TEST_F(FoldTest, DecayedCountHalvesEveryHalfLife) {
+  auto fold = Fold(R"(
+[[features]]
+name = "likes"
+entity = "user"
+aggregation = "count"
+types = { like = 1.0 }
+half_life = "1d"
+)",
+                   {Ev("u", "a", "like", kT0), Ev("u", "b", "like", kT0 + kDay), Ev("u", "c", "click", kT0 + kDay)});
+  EXPECT_NEAR(Get(*fold, "likes", "u", "a", kT0 + kDay), 1.5, 1e-6);
+  EXPECT_NEAR(Get(*fold, "likes", "u", "a", kT0 + 3 * kDay), 0.375, 1e-6);
+  EXPECT_EQ(Get(*fold, "likes", "nobody", "a", kT0), 0.0);
+}
+
+TEST_F(FoldTest, WindowedSumForgetsEventsOlderThanTheWindow) {
+  auto fold = Fold(R"(
+[[features]]
+name = "watch_7d"
+entity = "item"
+aggregation = "sum"
+types = { watch = 1.0 }
+value = "value"
+window = "7d"
+)",
+                   {Ev("u1", "a", "watch", kT0, 10), Ev("u2", "a", "watch", kT0 + 3 * kDay, 5)});
+  EXPECT_EQ(Get(*fold, "watch_7d", "u1", "a", kT0 + 4 * kDay), 15.0);
+  // Windows advance in 12 buckets of 14 h: 8 days on, only the second watch is inside.
+  EXPECT_EQ(Get(*fold, "watch_7d", "u1", "a", kT0 + 8 * kDay), 5.0);
+  EXPECT_EQ(Get(*fold, "watch_7d", "u1", "a", kT0 + 11 * kDay), 0.0);
+}
+
+TEST_F(FoldTest, MeanWatchRatioUsesItemDurationAndIsMissingWithoutData) {
+  auto fold = Fold(R"(
+[[features]]
+name = "watch_ratio"
+entity = "user"
+aggregation = "mean"
+types = { watch = 1.0 }
+value = "watch_ratio"
+)",
+                   {Ev("u", "a", "watch", kT0, 10), Ev("u", "b", "watch", kT0 + 1, 30)},
+                   {It("a", {"comedy"}, "c1", 20, kT0 - kDay), It("b", {"music"}, "c2", 30, kT0 - kDay)});
+  EXPECT_NEAR(Get(*fold, "watch_ratio", "u", "a", kT0 + 2), (0.5 + 1.0) / 2, 1e-6);
+  EXPECT_TRUE(std::isnan(Get(*fold, "watch_ratio", "stranger", "a", kT0 + 2)));
+}
+
+TEST_F(FoldTest, RatioIsSmoothedTowardItsPrior) {
+  auto fold = Fold(R"(
+[[features]]
+name = "likes"
+entity = "item"
+aggregation = "count"
+types = { like = 1.0 }
+[[features]]
+name = "views"
+entity = "item"
+aggregation = "count"
+types = { impression = 1.0 }
+[[features]]
+name = "like_rate"
+aggregation = "ratio"
+numerator = "likes"
+denominator = "views"
+prior_mean = 0.1
+prior_weight = 10.0
+)",
+                   {Ev("u1", "a", "impression", kT0), Ev("u2", "a", "impression", kT0), Ev("u1", "a", "like", kT0 + 1)});
+  EXPECT_NEAR(Get(*fold, "like_rate", "u1", "a", kT0 + 2), (1 + 0.1 * 10) / (2 + 10), 1e-6);
+  EXPECT_NEAR(Get(*fold, "like_rate", "u1", "never-seen", kT0 + 2), 0.1, 1e-6);
+}
+
+TEST_F(FoldTest, CategoryAffinityTakesTheBestOfTheItemsCategories) {
+  auto fold = Fold(R"(
+[[features]]
+name = "cat_likes"
+entity = "user_category"
+aggregation = "count"
+types = { like = 1.0 }
+combine = "max"
+[[features]]
+name = "creator_likes"
+entity = "user_creator"
+aggregation = "count"
+types = { like = 1.0 }
+)",
+                   {Ev("u", "a", "like", kT0), Ev("u", "b", "like", kT0 + 1), Ev("u", "c", "like", kT0 + 2)},
+                   {It("a", {"comedy"}, "c1", 10, kT0), It("b", {"comedy", "pets"}, "c1", 10, kT0),
+                    It("c", {"pets"}, "c2", 10, kT0), It("d", {"pets", "comedy"}, "c2", 10, kT0),
+                    It("e", {"food"}, "c3", 10, kT0)});
+  EXPECT_EQ(Get(*fold, "cat_likes", "u", "d", kT0 + 3), 2.0);  // comedy 2, pets 2
+  EXPECT_EQ(Get(*fold, "cat_likes", "u", "e", kT0 + 3), 0.0);  // no state: a count's 0
+  EXPECT_EQ(Get(*fold, "creator_likes", "u", "a", kT0 + 3), 2.0);
+  EXPECT_EQ(Get(*fold, "creator_likes", "u", "d", kT0 + 3), 1.0);
+}
+
+TEST_F(FoldTest, TimeSinceLastAndStaticFeatures) {
+  auto fold = Fold(R"(
+[[features]]
+name = "hours_since_like"
+entity = "user"
+aggregation = "time_since"
+types = { like = 1.0 }
+[[features]]
+name = "item_age_hours"
+source = "item.age"
+[[features]]
+name = "duration"
+source = "item.duration"
+)",
+                   {Ev("u", "a", "like", kT0)}, {It("a", {"comedy"}, "c1", 42, kT0 - 7200)});
+  EXPECT_NEAR(Get(*fold, "hours_since_like", "u", "a", kT0 + 5400), 1.5, 1e-6);
+  EXPECT_NEAR(Get(*fold, "item_age_hours", "u", "a", kT0), 2.0, 1e-6);
+  EXPECT_EQ(Get(*fold, "duration", "u", "a", kT0), 42.0);
+  EXPECT_TRUE(std::isnan(Get(*fold, "hours_since_like", "v", "a", kT0)));
+}
+
+TEST_F(FoldTest, LastNKeepsTheNewestItemsNewestFirst) {
+  auto fold = Fold(R"(
+[[features]]
+name = "recent"
+entity = "user"
+aggregation = "last_n"
+types = { click = 1.0 }
+last_n = 3
+)",
+                   {Ev("u", "a", "click", kT0), Ev("u", "b", "click", kT0 + 1), Ev("u", "x", "skip", kT0 + 2),
+                    Ev("u", "c", "click", kT0 + 3), Ev("u", "d", "click", kT0 + 4)});
+  std::vector<std::string> got;
+  for (ItemIdx i : fold->LastItems(*store_->FindUser("u"), "recent")) got.push_back(store_->ItemName(i));
+  EXPECT_EQ(got, (std::vector<std::string>{"d", "c", "b"}));
+}
+
+TEST_F(FoldTest, RecordsRoundTripIntoADetachedFoldBitForBit) {
+  const std::string toml = R"(
+[[features]]
+name = "likes"
+entity = "user"
+aggregation = "count"
+types = { like = 1.0, share = 2.0 }
+half_life = "1h"
+[[features]]
+name = "item_watch"
+entity = "item"
+aggregation = "mean"
+types = { watch = 1.0 }
+value = "watch_ratio"
+window = "1d"
+[[features]]
+name = "cat"
+entity = "user_category"
+aggregation = "count"
+types = { like = 1.0 }
+[[features]]
+name = "duration"
+source = "item.duration"
+)";
+  auto fold = Fold(toml,
+                   {Ev("u", "a", "like", kT0), Ev("u", "a", "watch", kT0 + 60, 7), Ev("v", "b", "share", kT0 + 90),
+                    Ev("u", "b", "like", kT0 + 120)},
+                   {It("a", {"comedy"}, "c1", 10, kT0), It("b", {"comedy", "pets"}, "c2", 20, kT0)});
+  auto specs = ParseFeatureSpecs(toml, "test.toml");
+  auto view = FeatureFold::CreateDetached(*specs);
+  ASSERT_TRUE(view.ok());
+  // Local indexes differ from the store's on purpose: records carry string ids.
+  EntityResolver ids{[](std::string_view u) -> std::optional<UserIdx> {
+                       if (u == "u") return UserIdx{7};
+                       return std::nullopt;
+                     },
+                     [](std::string_view i) -> std::optional<ItemIdx> {
+                       if (i == "a") return ItemIdx{3};
+                       if (i == "b") return ItemIdx{0};
+                       return std::nullopt;
+                     }};
+  int records = 0;
+  fold->DrainChanges([&](std::string_view k, std::string_view v) {
+    ++records;
+    ASSERT_TRUE((*view)->Restore(k, v, ids).ok()) << k;
+  });
+  EXPECT_EQ(records, 6);  // users u, v; items a, b; u x comedy, u x pets (no global features)
+  int again = 0;
+  fold->DrainChanges([&](std::string_view, std::string_view) { ++again; });
+  EXPECT_EQ(again, 0) << "a drain forgets what it handed out";
+
+  for (auto [item, local] : {std::pair{"a", ItemIdx{3}}, std::pair{"b", ItemIdx{0}}}) {
+    std::vector<float> want(fold->names().size()), got(want.size());
+    fold->Compute(*store_->FindUser("u"), *store_->FindItem(item), Timestamp::FromSeconds(kT0 + 500), want);
+    (*view)->Compute(UserIdx{7}, local, Timestamp::FromSeconds(kT0 + 500), got);
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << item;
+  }
+}
+
+TEST_F(FoldTest, RecordsOfOtherDefinitionsOrTruncatedAreRefusedWithTheKey) {
+  auto fold = Fold(R"(
+[[features]]
+name = "likes"
+entity = "user"
+aggregation = "count"
+types = { like = 1.0 }
+)",
+                   {Ev("u", "a", "like", kT0)});
+  std::string key, value;
+  fold->DrainChanges([&](std::string_view k, std::string_view v) {
+    if (k[0] == 'u') key = k, value = v;
+  });
+  ASSERT_FALSE(value.empty());
+  auto other = ParseFeatureSpecs(R"(
+[[features]]
+name = "likes"
+entity = "user"
+aggregation = "count"
+types = { like = 2.0 }
+)", "other.toml");
+  auto view = FeatureFold::CreateDetached(*other);
+  EntityResolver ids{[](std::string_view) { return std::optional<UserIdx>(UserIdx{0}); }, nullptr};
+  Status s = (*view)->Restore(key, value, ids);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(MessageOf(s)).find("layout"), std::string::npos) << s;
+
+  auto same = FeatureFold::CreateDetached(*ParseFeatureSpecs(R"(
+[[features]]
+name = "likes"
+entity = "user"
+aggregation = "count"
+types = { like = 1.0 }
+)", "same.toml"));
+  for (size_t cut : {size_t{0}, size_t{5}, value.size() - 1}) {
+    Status t = (*same)->Restore(key, value.substr(0, cut), ids);
+    EXPECT_EQ(t.code(), absl::StatusCode::kDataLoss) << "cut at " << cut;
+    EXPECT_NE(std::string(MessageOf(t)).find("'uu'"), std::string::npos) << t;
+  }
+  EXPECT_TRUE((*same)->Restore(key, value, ids).ok());
+}
+
+}  // namespace
+}  // namespace funnel::features
