@@ -26,12 +26,13 @@
 namespace funnel::store {
 
 struct KvOptions {
+  // Every member has an initializer so designated initializers may leave any of them out.
   std::string backend = "rocksdb";  // memory | rocksdb | redis
-  std::string path;                 // rocksdb: database directory
+  std::string path{};               // rocksdb: database directory
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
   int redis_db = 0;
-  std::string key_prefix;           // redis: namespace for every key (several stores, one server)
+  std::string key_prefix{};         // redis: namespace for every key (several stores, one server)
   int timeout_ms = 2000;            // redis: connect and command timeout
   bool sync = true;                 // rocksdb: fsync each Write
 };
