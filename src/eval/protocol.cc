@@ -5,6 +5,8 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace funnel::eval {
 
 namespace {
@@ -22,19 +24,20 @@ StatusOr<uint64_t> CountEvents(const store::EventStore& store, Timestamp from, T
 }
 
 // The timestamps of the events at the given 0-based indexes (ascending) of the time-ordered
-// events in [from, to). Fails when an index is past the end (the store changed under us).
+// events in [from, to), which must number `total`: otherwise the store changed under us.
 StatusOr<std::vector<Timestamp>> TimesAt(const store::EventStore& store, Timestamp from, Timestamp to,
-                                         const std::vector<uint64_t>& indexes) {
+                                         const std::vector<uint64_t>& indexes, uint64_t total) {
   std::vector<Timestamp> out;
   out.reserve(indexes.size());
   uint64_t i = 0;
   FUNNEL_RETURN_IF_ERROR(store.Replay(from, to, [&](const store::StoredEvent& e) {
     while (out.size() < indexes.size() && indexes[out.size()] == i) out.push_back(e.ts);
     ++i;
-    return out.size() < indexes.size();
+    return true;
   }));
-  if (out.size() != indexes.size())
-    return absl::FailedPreconditionError("evaluation protocol: the event store changed during the split");
+  if (i != total || out.size() != indexes.size())
+    return absl::FailedPreconditionError(Cat("evaluation protocol: expected ", total, " events, replayed ", i,
+                                             "; the event store changed during the split"));
   return out;
 }
 
@@ -56,8 +59,12 @@ bool SeenBefore(const std::vector<int64_t>& first, uint32_t idx, int64_t cutoff)
   return idx < first.size() && first[idx] < cutoff;
 }
 
-// Builds every split (each given its cutoff and end) in one replay of [min cutoff.. max end),
-// then reads each candidate user's history before the cutoff for `own`.
+// Builds every split (each given its cutoff and end) in two replays:
+//  1. [min, last end): first event time per item and user, event counts, and each split's window
+//     positives on items seen before its cutoff by users with history there (the candidates);
+//  2. [min, last cutoff): the candidates' own items before each cutoff.
+// One replay for `own` beats a UserHistory scan per candidate: a user who is a candidate in
+// several folds would be read once per fold, and the scans seek across the history index.
 StatusOr<std::vector<Split>> BuildSplits(const store::EventStore& store, const EventsConfig& events,
                                          std::vector<Split> splits) {
   if (splits.empty()) return splits;
@@ -73,7 +80,6 @@ StatusOr<std::vector<Split>> BuildSplits(const store::EventStore& store, const E
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> candidates(splits.size());
 
   FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), last_end, [&](const store::StoredEvent& e) {
-    const int64_t ts = e.ts.micros();
     const uint32_t user = Raw(e.user), item = Raw(e.item);
     for (size_t k = 0; k < splits.size(); ++k) {
       Split& s = splits[k];
@@ -86,11 +92,15 @@ StatusOr<std::vector<Split>> BuildSplits(const store::EventStore& store, const E
           candidates[k].emplace_back(user, item);
       }
     }
-    SetFirst(item_first, item, ts);
-    SetFirst(user_first, user, ts);
+    SetFirst(item_first, item, e.ts.micros());
+    SetFirst(user_first, user, e.ts.micros());
     return true;
   }));
 
+  // Candidate users per split (truth not yet filtered), and where each user's lists live.
+  std::vector<std::vector<TestUser>> pending(splits.size());
+  absl::flat_hash_map<uint32_t, std::vector<std::pair<uint32_t, uint32_t>>> slots;  // user -> (split, index)
+  Timestamp last_cutoff = Timestamp::Min();
   for (size_t k = 0; k < splits.size(); ++k) {
     Split& s = splits[k];
     const int64_t c = s.cutoff.micros();
@@ -101,25 +111,31 @@ StatusOr<std::vector<Split>> BuildSplits(const store::EventStore& store, const E
     std::sort(cand.begin(), cand.end());
     cand.erase(std::unique(cand.begin(), cand.end()), cand.end());
     for (size_t a = 0; a < cand.size();) {
-      size_t b = a;
-      while (b < cand.size() && cand[b].first == cand[a].first) ++b;
       TestUser tu;
       tu.user = UserIdx{cand[a].first};
-      FUNNEL_RETURN_IF_ERROR(store.UserHistory(tu.user, Timestamp::Min(), s.cutoff,
-                                               [&](const store::HistoryEntry& h) {
-                                                 tu.own.push_back(h.item);
-                                                 return true;
-                                               }));
-      std::sort(tu.own.begin(), tu.own.end());
-      tu.own.erase(std::unique(tu.own.begin(), tu.own.end()), tu.own.end());
-      for (size_t j = a; j < b; ++j) {
-        ItemIdx item{cand[j].second};
-        if (!std::binary_search(tu.own.begin(), tu.own.end(), item)) tu.truth.push_back(item);
-      }
-      if (!tu.truth.empty()) s.users.push_back(std::move(tu));
-      a = b;
+      for (; a < cand.size() && cand[a].first == Raw(tu.user); ++a) tu.truth.push_back(ItemIdx{cand[a].second});
+      slots[Raw(tu.user)].emplace_back(static_cast<uint32_t>(k), static_cast<uint32_t>(pending[k].size()));
+      pending[k].push_back(std::move(tu));
     }
     std::vector<std::pair<uint32_t, uint32_t>>().swap(cand);
+    if (!pending[k].empty()) last_cutoff = std::max(last_cutoff, s.cutoff);
+  }
+
+  FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), last_cutoff, [&](const store::StoredEvent& e) {
+    auto it = slots.find(Raw(e.user));
+    if (it == slots.end()) return true;
+    for (auto [k, index] : it->second)
+      if (e.ts < splits[k].cutoff) pending[k][index].own.push_back(e.item);
+    return true;
+  }));
+
+  for (size_t k = 0; k < splits.size(); ++k) {
+    for (TestUser& tu : pending[k]) {
+      std::sort(tu.own.begin(), tu.own.end());
+      tu.own.erase(std::unique(tu.own.begin(), tu.own.end()), tu.own.end());
+      std::erase_if(tu.truth, [&](ItemIdx i) { return std::binary_search(tu.own.begin(), tu.own.end(), i); });
+      if (!tu.truth.empty()) splits[k].users.push_back(std::move(tu));
+    }
   }
   return splits;
 }
@@ -152,7 +168,8 @@ StatusOr<std::vector<Split>> RollingFolds(const store::EventStore& store, const 
   const int folds = options.folds;
   if (folds < 1 || folds > 9)
     return absl::InvalidArgumentError(Cat("evaluation protocol: folds must be 1..9, got ", folds));
-  FUNNEL_ASSIGN_OR_RETURN(uint64_t n, CountEvents(store, Timestamp::Min(), Timestamp::Max()));
+  // The store's counter saves a counting replay; the replay below checks it.
+  const uint64_t n = store.Stats().events;
   if (n < 10)
     return absl::FailedPreconditionError(
         Cat("evaluation protocol: needs at least 10 events to place the fold cutoffs, the store holds ", n));
@@ -162,7 +179,7 @@ StatusOr<std::vector<Split>> RollingFolds(const store::EventStore& store, const 
   for (int b = 0; b < folds; ++b) indexes.push_back(static_cast<uint64_t>(10 - folds + b) * n / 10);
   indexes.push_back(n - 1);
   FUNNEL_ASSIGN_OR_RETURN(std::vector<Timestamp> times,
-                          TimesAt(store, Timestamp::Min(), Timestamp::Max(), indexes));
+                          TimesAt(store, Timestamp::Min(), Timestamp::Max(), indexes, n));
 
   std::vector<Split> splits(folds);
   for (int f = 0; f < folds; ++f) {
@@ -196,7 +213,7 @@ StatusOr<Split> ValidationSplit(const store::EventStore& store, const EventsConf
         Cat("validation split: ", m, " events before ", FormatUtc(train_end), " leave no room for a ",
             fraction, " validation window with a training part before it"));
   FUNNEL_ASSIGN_OR_RETURN(std::vector<Timestamp> times,
-                          TimesAt(store, Timestamp::Min(), train_end, {0, index}));
+                          TimesAt(store, Timestamp::Min(), train_end, {0, index}, m));
   if (times[1] <= times[0])
     return absl::FailedPreconditionError(
         Cat("validation split: every event before ", FormatUtc(times[1]),

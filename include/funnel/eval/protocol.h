@@ -23,9 +23,11 @@
 // Validation splits are carved the same way from the end of a training part, so tuning never
 // sees a test window.
 //
-// Cost: three replays of the store's events (count, pick the cutoff times, build), then one
-// UserHistory scan per candidate user. Memory: two timestamps per item/user index plus one
-// (user, item) pair per window positive; no event payload is held.
+// Cost: RollingFolds replays the store's events three times (pick the cutoff times; build the
+// catalogs, counts and window positives; collect the candidates' own items, up to the last
+// cutoff). Memory: two timestamps per item and per user index, one (user, item) pair per window
+// positive and one item per pre-cutoff event of a candidate user; no event payload is held.
+// ValidationSplit and MakeSplit replay only up to their window's end.
 //
 //   FUNNEL_ASSIGN_OR_RETURN(std::vector<Split> folds, RollingFolds(store, cfg.events, {}));
 //   for (const Split& s : folds) { train on events < s.cutoff; score s.users; }
