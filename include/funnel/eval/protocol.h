@@ -7,8 +7,8 @@
 // 376 (fold, user) pairs peers report (ANCHORS.md); index ⌊p·(N−1)⌋ would give 377.
 // Fractions are computed exactly, in tenths, for the rolling folds.
 //
-// Fold f of F (1..F; F = 5 in DESIGN.md) trains on every event with ts < c = q(1 − 0.1·(F−f+1)),
-// i.e. q(0.4 + 0.1·f) for five folds, and tests on [c, q(c's p + 0.1)). Events sharing the
+// Fold f of F (1..F; F = 5 in DESIGN.md) trains on every event with ts < c = q(p), where
+// p = 1 − 0.1·(F−f+1) (0.4 + 0.1·f for five folds), and tests on [c, q(p + 0.1)). Events sharing the
 // cutoff's timestamp all fall on the test side. The last fold's window runs to the final event
 // inclusive: its `end` is one microsecond past it.
 //
