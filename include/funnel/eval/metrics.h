@@ -1,6 +1,12 @@
 // Ranking metrics of the evaluation protocol, per user and aggregated per fold and overall
 // (micro-averaged over (fold, user) pairs, with standard errors).
 //
+// Gains are binary (an item is in the truth or not). NDCG@k divides the DCG of the top k
+// (1/log2(rank + 1) per hit, ranks from 1) by the ideal DCG of min(k, |truth|) hits, so a list
+// that puts truth items first scores 1 even when |truth| > k. Recall@k divides the hits in the
+// top k by min(k, |truth|). An item listed twice counts once, at its first rank. An empty truth
+// scores 0 everywhere (the protocol never produces one).
+//
 //   MetricsAccumulator acc;
 //   acc.Add(split.fold, ScoreList(top, user.truth), top);   // top: at least 20 items, best first
 //   acc.SetCatalogSize(split.fold, split.catalog.size());
@@ -35,13 +41,15 @@ UserMetrics ScoreList(std::span<const ItemIdx> ranked, std::span<const ItemIdx> 
 
 struct MetricValue {
   double mean = 0;
-  double stderr_ = 0;  // standard error of the mean
+  double stderr_ = 0;  // standard error of the mean: sample stddev / sqrt(n); 0 when n < 2
 };
 
 struct MetricsSummary {
   size_t users = 0;  // (fold, user) pairs
   MetricValue recall20, ndcg10, ndcg20, hit10, recall100, recall500;
-  double coverage10 = 0;  // distinct items in top-10 lists / catalog size (mean over folds overall)
+  // A fold: distinct items in its top-10 lists / its catalog size (0 without a catalog size).
+  // Overall: the mean over the folds that have at least one (fold, user) pair.
+  double coverage10 = 0;
 };
 
 class MetricsAccumulator {
@@ -49,9 +57,10 @@ class MetricsAccumulator {
   // top: the list shown to the user, best first; its first 10 count toward coverage.
   void Add(int fold, const UserMetrics& m, std::span<const ItemIdx> top);
   void SetCatalogSize(int fold, size_t items);
+  // An unknown fold summarizes as zeros.
   MetricsSummary Fold(int fold) const;
   MetricsSummary Overall() const;
-  std::vector<int> folds() const;
+  std::vector<int> folds() const;  // ascending: every fold given to Add or SetCatalogSize
 
  private:
   struct PerFold {
