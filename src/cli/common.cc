@@ -32,6 +32,7 @@ int Fail(const Status& status) {
 #include <filesystem>
 
 #include "cli/store_access.h"
+#include "funnel/core/logging.h"
 
 namespace funnel::cli {
 
@@ -46,6 +47,39 @@ StatusOr<std::unique_ptr<store::EventStore>> OpenEventStore(const CommonOptions&
   opts.create_if_missing = !read_only;
   opts.block_cache_mb = cfg.store.block_cache_mb;
   return store::EventStore::Open(opts);
+}
+
+StatusOr<std::vector<features::FeatureSpec>> LoadFeatureSpecs(const Config& cfg) {
+  if (cfg.source_text.empty()) return features::DefaultFeatureSpecs();
+  return features::ParseFeatureSpecs(cfg.source_text, cfg.source_name);
+}
+
+StatusOr<std::unique_ptr<store::KvStore>> OpenOnlineKv(const CommonOptions& common, const Config& cfg) {
+  store::KvOptions o;
+  o.backend = cfg.online.backend;
+  o.path = common.data_dir + "/online";
+  o.redis_host = cfg.online.redis_host;
+  o.redis_port = cfg.online.redis_port;
+  o.redis_db = cfg.online.redis_db;
+  o.key_prefix = cfg.online.key_prefix;
+  o.timeout_ms = cfg.online.timeout_ms;
+  return store::KvStore::Create(o);
+}
+
+StatusOr<std::unique_ptr<features::OnlineFeatures>> OpenOnlineFeatures(const CommonOptions& common,
+                                                                       const Config& cfg,
+                                                                       const store::EventStore& store,
+                                                                       features::OnlineOpenReport* report) {
+  FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(auto kv, OpenOnlineKv(common, cfg));
+  features::OnlineOpenReport local;
+  features::OnlineOpenReport& rep = report ? *report : local;
+  FUNNEL_ASSIGN_OR_RETURN(auto online, features::OnlineFeatures::Open(std::move(specs), store, std::move(kv), &rep));
+  if (rep.rebuilt && rep.caught_up > 0)
+    spdlog::info("online features: rebuilt from {} stored events", rep.caught_up);
+  else if (rep.caught_up > 0)
+    spdlog::info("online features: folded {} events stored since the last update", rep.caught_up);
+  return online;
 }
 
 }  // namespace funnel::cli

@@ -1,5 +1,6 @@
 // funnel demo: the main job. Simulates a short-video platform, imports it, shows what landed.
 // Later stages extend it (train, evaluate, serve).
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -27,6 +28,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
     // The demo owns its data directory: start clean so figures are comparable between runs.
     std::error_code ec;
     fs::remove_all(common.data_dir + "/events", ec);
+    if (!ec) fs::remove_all(common.data_dir + "/online", ec);
     if (ec) return absl::InternalError(Cat("cannot clear ", common.data_dir, ": ", ec.message()));
   }
   args.gen.out_dir = common.data_dir + "/demo-input";
@@ -38,15 +40,17 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
                                WithCommas(gen.events), WithCommas(gen.impressions),
                                WithCommas(gen.sessions), args.gen.out_dir);
 
-  std::cout << "== 2. import into the event store\n";
+  std::cout << "== 2. import into the event store (and the online features, batch by batch)\n";
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, false));
+  FUNNEL_ASSIGN_OR_RETURN(auto online, OpenOnlineFeatures(common, cfg, *store));
+  std::unique_ptr<events::RecordSink> sink = features::OnlineFeatures::FeedingSink(*store, *online);
   events::ImportOptions opts;
   opts.batch_size = cfg.store.commit_batch;
   opts.progress = true;
   for (auto [file, kind] : {std::pair{"items.jsonl", events::RecordKind::kItem},
                             std::pair{"events.jsonl", events::RecordKind::kEvent}}) {
     FUNNEL_ASSIGN_OR_RETURN(events::ImportReport r,
-                            events::ImportJsonLines(args.gen.out_dir + "/" + file, kind, *store,
+                            events::ImportJsonLines(args.gen.out_dir + "/" + file, kind, *sink,
                                                     cfg.import, opts));
     double rate = r.seconds > 0 ? (r.accepted + r.duplicates) / r.seconds : 0;
     std::cout << fmt::format("   {:<12} {} accepted, {} rejected in {:.2f} s ({} records/s, durable)\n",
@@ -57,7 +61,30 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   }
 
   std::cout << "== 3. what the store holds\n";
-  PrintStats(common.data_dir, store->Stats(), std::cout);
+  store::StoreStats st = store->Stats();
+  PrintStats(common.data_dir, st, std::cout);
+
+  // The user with the most history, against the item they engaged with last: what a ranker
+  // would see for that pair right after the last event.
+  std::cout << fmt::format("== 4. online features ({} backend, {} MiB of state for {} users)\n",
+                           online->backend(), online->StateBytes() >> 20, WithCommas(st.users));
+  std::string user, item;
+  Timestamp last;
+  FUNNEL_RETURN_IF_ERROR(store->Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
+    user = store->UserName(e.user);
+    item = store->ItemName(e.item);
+    last = e.ts;
+    return true;
+  }));
+  std::vector<std::string> items = {item};
+  Timestamp at = Timestamp::FromMicros(last.micros() + 1);
+  FUNNEL_ASSIGN_OR_RETURN(features::FeatureMatrix x, online->Compute(user, items, at));
+  std::cout << fmt::format("   user {} x item {} as of {}:\n", user, item, FormatUtc(at));
+  for (size_t i = 0; i < x.cols; ++i) {
+    float v = x.values[i];
+    std::cout << fmt::format("     {:<34} {}\n", online->names()[i],
+                             std::isnan(v) ? std::string("missing") : fmt::format("{:.4g}", v));
+  }
   return absl::OkStatus();
 }
 

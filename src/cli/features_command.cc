@@ -1,5 +1,6 @@
 // funnel features --user ID [--item ID] [--at T]       named feature values as of T
 // funnel features dataset --until T --out FILE         point-in-time training rows
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -21,23 +22,47 @@ namespace {
 struct FeaturesArgs {
   std::string user, item, at;
   std::string until, out;
+  bool list = false;
   int negatives = 2;
   uint64_t seed = 1;
 };
 
-// The feature definitions of the config file, or the shipped defaults.
-StatusOr<std::vector<features::FeatureSpec>> LoadSpecs(const CommonOptions& common) {
-  if (common.config_path.empty()) return features::DefaultFeatureSpecs();
-  std::ifstream in(common.config_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return features::ParseFeatureSpecs(text.str(), common.config_path);
+// Which features read the item (the others print without --item).
+bool NeedsItem(const std::vector<features::FeatureSpec>& specs, const features::FeatureSpec& f) {
+  if (f.aggregation == features::Aggregation::kStatic) return f.source.starts_with("item.");
+  if (f.aggregation == features::Aggregation::kRatio) {
+    for (const auto& s : specs)
+      if (s.name == f.numerator || s.name == f.denominator)
+        if (NeedsItem(specs, s)) return true;
+    return false;
+  }
+  return f.entity != features::Entity::kUser && f.entity != features::Entity::kGlobal;
+}
+
+Status ListFeatures(const CommonOptions& common) {
+  FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
+  FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
+  for (const auto& f : specs) {
+    std::string what;
+    if (f.aggregation == features::Aggregation::kStatic) {
+      what = Cat("static ", f.source);
+    } else if (f.aggregation == features::Aggregation::kRatio) {
+      what = Cat("ratio ", f.numerator, " / ", f.denominator);
+    } else {
+      what = Cat(features::EntityName(f.entity), " ");
+      for (const auto& [t, w] : f.types) what += Cat(t, "=", w, " ");
+      if (f.half_life_seconds > 0) what += Cat("half-life ", f.half_life_seconds / 3600, "h");
+      if (f.window_seconds > 0) what += Cat("window ", f.window_seconds / 3600, "h");
+    }
+    std::cout << fmt::format("  {:<36} {}\n", f.name, what);
+  }
+  return absl::OkStatus();
 }
 
 Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
-  FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadSpecs(common));
-  FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
+  FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/false));
   Timestamp at;
   if (args.at.empty()) {
     // "Now" is the one place the clock is read: the default of a command-line argument.
@@ -46,47 +71,28 @@ Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   } else {
     FUNNEL_ASSIGN_OR_RETURN(at, ParseTime(args.at));
   }
-  std::optional<UserIdx> user = store->FindUser(args.user);
-  std::optional<ItemIdx> item;
-  if (!args.item.empty()) {
-    item = store->FindItem(args.item);
-    if (!item) return absl::NotFoundError(Cat("unknown item '", args.item, "'"));
-  }
-  FUNNEL_ASSIGN_OR_RETURN(auto fold, features::FeatureFold::Create(specs, store.get()));
-  FUNNEL_RETURN_IF_ERROR(store->Replay(Timestamp::Min(), at, [&](const store::StoredEvent& e) {
-    fold->Apply(e);
-    return true;
-  }));
-  std::cout << "features of user " << args.user << (item ? " and item " + args.item : std::string())
-            << " as of " << FormatUtc(at) << "\n";
-  if (!user) std::cout << "(user '" << args.user << "' has no events: values are defaults)\n";
-  std::vector<float> x(fold->names().size());
-  fold->Compute(user.value_or(UserIdx{UINT32_MAX}), item.value_or(ItemIdx{UINT32_MAX}), at, x);
-  for (size_t i = 0; i < x.size(); ++i) {
-    const features::FeatureSpec& f = *std::find_if(specs.begin(), specs.end(), [&](const auto& s) {
-      return s.name == fold->names()[i];
-    });
-    bool needs_item = f.entity != features::Entity::kUser && f.entity != features::Entity::kGlobal;
-    if (f.aggregation == features::Aggregation::kRatio) {
-      auto part = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == f.numerator; });
-      needs_item = part->entity == features::Entity::kItem;
-    }
-    if (needs_item && !item) continue;
-    std::cout << fmt::format("  {:<36} {}\n", fold->names()[i], std::isnan(x[i]) ? std::string("missing") : fmt::format("{:.6g}", x[i]));
-  }
-  if (user) {
-    for (const auto& name : fold->LastNFeatures()) {
-      std::cout << fmt::format("  {:<36}", name);
-      for (ItemIdx i : fold->LastItems(*user, name)) std::cout << " " << store->ItemName(i);
-      std::cout << "\n";
-    }
+  if (!args.item.empty() && !store->FindItem(args.item))
+    return absl::NotFoundError(Cat("unknown item '", args.item, "'"));
+  // The online store answers, as a server would: what every event so far has made of the user.
+  FUNNEL_ASSIGN_OR_RETURN(auto online, OpenOnlineFeatures(common, cfg, *store));
+  std::vector<std::string> items = {args.item};
+  FUNNEL_ASSIGN_OR_RETURN(features::FeatureMatrix x, online->Compute(args.user, items, at));
+  std::cout << "features of user " << args.user << (args.item.empty() ? std::string() : " and item " + args.item)
+            << " as of " << FormatUtc(at) << " (online store: " << online->backend() << ")\n";
+  if (!store->FindUser(args.user)) std::cout << "(user '" << args.user << "' has no events: values are defaults)\n";
+  for (size_t i = 0; i < x.cols; ++i) {
+    const std::string& name = online->names()[i];
+    auto f = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == name; });
+    if (args.item.empty() && NeedsItem(specs, *f)) continue;
+    float v = x.values[i];
+    std::cout << fmt::format("  {:<36} {}\n", name, std::isnan(v) ? std::string("missing") : fmt::format("{:.6g}", v));
   }
   return absl::OkStatus();
 }
 
 Status BuildDatasetCommand(const CommonOptions& common, const FeaturesArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
-  FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadSpecs(common));
+  FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
   features::DatasetOptions opt;
   if (!args.until.empty()) {
@@ -113,6 +119,7 @@ void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   sub->add_option("--user", args->user, "User id");
   sub->add_option("--item", args->item, "Item id (adds item and user x item features)");
   sub->add_option("--at", args->at, "Time: Unix seconds or ISO-8601 (default: now)");
+  sub->add_flag("--list", args->list, "List the feature definitions in force (config or shipped set)");
   CLI::App* dataset = sub->add_subcommand("dataset", "Write training rows with point-in-time features (docs/formats/dataset.md)");
   AddCommonFlags(dataset, common);
   dataset->add_option("--until", args->until, "Read only events before this time (default: all)");
@@ -126,6 +133,11 @@ void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   });
   sub->callback([sub, dataset, &common, args, exit_code] {
     if (dataset->parsed()) return;
+    if (args->list) {
+      Status s = ListFeatures(common);
+      *exit_code = s.ok() ? kExitOk : Fail(s);
+      return;
+    }
     if (args->user.empty()) {
       *exit_code = Fail(absl::InvalidArgumentError("features: give --user ID (or use `funnel features dataset`)"));
       return;

@@ -20,6 +20,7 @@ struct ImportArgs {
   std::string rejects;
   int batch = 0;  // 0: store.commit_batch from config
   bool print_commits = false;
+  bool no_online = false;
 };
 
 void PrintReport(const events::ImportReport& r) {
@@ -38,6 +39,17 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
   if (!cfg.ok()) return Fail(cfg.status());
   StatusOr<std::unique_ptr<store::EventStore>> store = OpenEventStore(common, *cfg, false);
   if (!store.ok()) return Fail(store.status());
+  // Imports feed the online features batch by batch, so they are current when the import ends.
+  std::unique_ptr<features::OnlineFeatures> online;
+  std::unique_ptr<events::RecordSink> feeding;
+  events::RecordSink* sink = store->get();
+  if (cfg->online.update_on_ingest && !args.no_online) {
+    StatusOr<std::unique_ptr<features::OnlineFeatures>> o = OpenOnlineFeatures(common, *cfg, **store);
+    if (!o.ok()) return Fail(o.status());
+    online = std::move(*o);
+    feeding = features::OnlineFeatures::FeedingSink(**store, *online);
+    sink = feeding.get();
+  }
 
   events::ImportOptions opts;
   opts.batch_size = args.batch > 0 ? args.batch : cfg->store.commit_batch;
@@ -54,12 +66,12 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
   }
   StatusOr<events::ImportReport> report;
   if (what == "movielens") {
-    report = events::ImportMovieLens(args.input, **store, opts);
+    report = events::ImportMovieLens(args.input, *sink, opts);
   } else {
     events::RecordKind kind = what == "events" ? events::RecordKind::kEvent
                               : what == "items" ? events::RecordKind::kItem
                                                 : events::RecordKind::kUser;
-    report = events::ImportJsonLines(args.input, kind, **store, cfg->import, opts);
+    report = events::ImportJsonLines(args.input, kind, *sink, cfg->import, opts);
   }
   if (!report.ok()) return Fail(report.status());
   PrintReport(*report);
@@ -93,6 +105,8 @@ void AddImportCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
         ->check(CLI::PositiveNumber);
     sub->add_flag("--print-commits", args->print_commits,
                   "Print 'committed SOURCE LINE ACCEPTED' after each durable commit");
+    sub->add_flag("--no-online", args->no_online,
+                  "Do not update the online features now (the next command that opens them catches up)");
     std::string what = k.name;
     sub->callback([&common, args, exit_code, what] { *exit_code = RunImport(common, *args, what); });
   }

@@ -96,13 +96,24 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
   StatusOr<std::unique_ptr<store::EventStore>> store = OpenEventStore(common, *cfg, false);
   if (!store.ok()) return Fail(store.status());
 
+  std::unique_ptr<features::OnlineFeatures> online;
+  std::unique_ptr<events::RecordSink> feeding;
+  events::RecordSink* sink = store->get();
+  if (cfg->online.update_on_ingest) {
+    StatusOr<std::unique_ptr<features::OnlineFeatures>> o = OpenOnlineFeatures(common, *cfg, **store);
+    if (!o.ok()) return Fail(o.status());
+    online = std::move(*o);
+    feeding = features::OnlineFeatures::FeedingSink(**store, *online);
+    sink = feeding.get();
+  }
+
   InstallStopHandlers();
   auto start = std::chrono::steady_clock::now();
   events::IngestStats st;
   Status run;
   {
     StatusOr<std::unique_ptr<events::KafkaIngestor>> ingestor =
-        events::KafkaIngestor::Create(opts, **store, cfg->import);
+        events::KafkaIngestor::Create(opts, *sink, cfg->import);
     if (!ingestor.ok()) return Fail(ingestor.status());
     events::RunLimits limits;
     limits.stop = [] { return g_stop_requested.load(std::memory_order_relaxed); };

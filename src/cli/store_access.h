@@ -5,6 +5,8 @@
 #include <ostream>
 
 #include "cli/commands.h"
+#include "funnel/features/feature_spec.h"
+#include "funnel/features/online_store.h"
 #include "funnel/store/event_store.h"
 
 namespace funnel::cli {
@@ -12,6 +14,17 @@ namespace funnel::cli {
 // The event store lives in <data>/events.
 StatusOr<std::unique_ptr<store::EventStore>> OpenEventStore(const CommonOptions& common,
                                                             const Config& cfg, bool read_only);
+
+// The [[features]] definitions of the config, or the shipped set.
+StatusOr<std::vector<features::FeatureSpec>> LoadFeatureSpecs(const Config& cfg);
+
+// The online feature store's key-value backend per [online] (rocksdb in <data>/online).
+StatusOr<std::unique_ptr<store::KvStore>> OpenOnlineKv(const CommonOptions& common, const Config& cfg);
+
+// The online feature store, as the writer attached to `store` (which must outlive it).
+StatusOr<std::unique_ptr<features::OnlineFeatures>> OpenOnlineFeatures(
+    const CommonOptions& common, const Config& cfg, const store::EventStore& store,
+    features::OnlineOpenReport* report = nullptr);
 
 // Prints the stats block shared by `funnel stats` and `funnel demo`.
 void PrintStats(const std::string& data_dir, const store::StoreStats& st, std::ostream& out);

@@ -40,6 +40,9 @@ class TableReader {
     } else if constexpr (std::is_same_v<T, double>) {
       if (node->is_number()) { *out = *node->value<double>(); return absl::OkStatus(); }
       return TypeError(key, "a number", *node);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (auto v = node->value<bool>()) { *out = *v; return absl::OkStatus(); }
+      return TypeError(key, "true or false", *node);
     } else if constexpr (std::is_integral_v<T>) {
       if (auto v = node->value<int64_t>()) { *out = static_cast<T>(*v); return absl::OkStatus(); }
       return TypeError(key, "an integer", *node);
@@ -55,6 +58,9 @@ class TableReader {
       return absl::OkStatus();
     }
   }
+
+  // Marks a key as known; another stage reads and checks it.
+  void Known(std::string_view key) { seen_.insert(std::string(key)); }
 
   // Marks a key as known without reading it (a sub-table read by its own TableReader).
   Status KnownTable(std::string_view key) {
@@ -128,9 +134,10 @@ StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source
   Config cfg;
 
   TableReader top(root, "", source_name);
-  for (std::string_view section : {"store", "events", "import"}) {
+  for (std::string_view section : {"store", "events", "import", "online"}) {
     FUNNEL_RETURN_IF_ERROR(top.KnownTable(section));
   }
+  top.Known("features");  // [[features]]: parsed and checked by features/feature_spec.h
   FUNNEL_RETURN_IF_ERROR(top.Read("log_level", &cfg.log_level));
   FUNNEL_RETURN_IF_ERROR(top.RejectUnknown());
 
@@ -153,6 +160,21 @@ StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source
   FUNNEL_RETURN_IF_ERROR(import.Read("max_id_bytes", &cfg.import.max_id_bytes));
   FUNNEL_RETURN_IF_ERROR(import.Read("max_context_bytes", &cfg.import.max_context_bytes));
   FUNNEL_RETURN_IF_ERROR(import.RejectUnknown());
+
+  TableReader online(SubTable(root, "online"), "online.", source_name);
+  FUNNEL_RETURN_IF_ERROR(online.Read("backend", &cfg.online.backend));
+  FUNNEL_RETURN_IF_ERROR(online.Read("redis_host", &cfg.online.redis_host));
+  FUNNEL_RETURN_IF_ERROR(online.Read("redis_port", &cfg.online.redis_port));
+  FUNNEL_RETURN_IF_ERROR(online.Read("redis_db", &cfg.online.redis_db));
+  FUNNEL_RETURN_IF_ERROR(online.Read("key_prefix", &cfg.online.key_prefix));
+  FUNNEL_RETURN_IF_ERROR(online.Read("timeout_ms", &cfg.online.timeout_ms));
+  FUNNEL_RETURN_IF_ERROR(online.Read("update_on_ingest", &cfg.online.update_on_ingest));
+  FUNNEL_RETURN_IF_ERROR(online.RejectUnknown());
+  if (cfg.online.backend != "rocksdb" && cfg.online.backend != "memory" && cfg.online.backend != "redis")
+    return absl::InvalidArgumentError(Cat(source_name, ": key 'online.backend': unknown backend '",
+                                          cfg.online.backend, "'; known: rocksdb, memory, redis"));
+  cfg.source_text = std::string(toml_text);
+  cfg.source_name = std::string(source_name);
 
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!kLevels.contains(cfg.log_level)) {

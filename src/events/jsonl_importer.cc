@@ -109,7 +109,9 @@ StatusOr<AppendResult> Store(RecordSink& sink, const std::vector<Record>& batch)
     if constexpr (std::is_same_v<Record, Item>) s = sink.UpsertItems(batch);
     else s = sink.UpsertUsers(batch);
     if (!s.ok()) return s;
-    return AppendResult{batch.size(), 0};
+    AppendResult r;
+    r.accepted = batch.size();
+    return r;
   }
 }
 

@@ -470,7 +470,8 @@ class FeatureFoldImpl final : public FeatureFold {
       m.creator = creators_.Intern(s);
       m.creator_code = CategoryCode(s);
     }
-    if (!in.Varint(&n) || n != item_attribute_keys_.size()) return bad("attribute count differs");
+    if (!in.Varint(&n)) return bad("truncated attributes");
+    if (n != 0 && n != item_attribute_keys_.size()) return bad("attribute count differs");  // 0: no metadata
     m.attributes.resize(n);
     for (double& d : m.attributes)
       if (!in.Raw(&d)) return bad("truncated attributes");

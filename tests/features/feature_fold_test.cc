@@ -231,10 +231,14 @@ types = { like = 1.0 }
 [[features]]
 name = "duration"
 source = "item.duration"
+[[features]]
+name = "year"
+source = "item.attribute.year"
 )";
+  // Item z has events but no metadata: its record must still round-trip.
   auto fold = Fold(toml,
                    {Ev("u", "a", "like", kT0), Ev("u", "a", "watch", kT0 + 60, 7), Ev("v", "b", "share", kT0 + 90),
-                    Ev("u", "b", "like", kT0 + 120)},
+                    Ev("u", "b", "like", kT0 + 120), Ev("u", "z", "watch", kT0 + 130, 3)},
                    {It("a", {"comedy"}, "c1", 10, kT0), It("b", {"comedy", "pets"}, "c2", 20, kT0)});
   auto specs = ParseFeatureSpecs(toml, "test.toml");
   auto view = FeatureFold::CreateDetached(*specs);
@@ -247,6 +251,7 @@ source = "item.duration"
                      [](std::string_view i) -> std::optional<ItemIdx> {
                        if (i == "a") return ItemIdx{3};
                        if (i == "b") return ItemIdx{0};
+                       if (i == "z") return ItemIdx{5};
                        return std::nullopt;
                      }};
   int records = 0;
@@ -254,12 +259,12 @@ source = "item.duration"
     ++records;
     ASSERT_TRUE((*view)->Restore(k, v, ids).ok()) << k;
   });
-  EXPECT_EQ(records, 6);  // users u, v; items a, b; u x comedy, u x pets (no global features)
+  EXPECT_EQ(records, 7);  // users u, v; items a, b, z; u x comedy, u x pets (no global features)
   int again = 0;
   fold->DrainChanges([&](std::string_view, std::string_view) { ++again; });
   EXPECT_EQ(again, 0) << "a drain forgets what it handed out";
 
-  for (auto [item, local] : {std::pair{"a", ItemIdx{3}}, std::pair{"b", ItemIdx{0}}}) {
+  for (auto [item, local] : {std::pair{"a", ItemIdx{3}}, std::pair{"b", ItemIdx{0}}, std::pair{"z", ItemIdx{5}}}) {
     std::vector<float> want(fold->names().size()), got(want.size());
     fold->Compute(*store_->FindUser("u"), *store_->FindItem(item), Timestamp::FromSeconds(kT0 + 500), want);
     (*view)->Compute(UserIdx{7}, local, Timestamp::FromSeconds(kT0 + 500), got);

@@ -44,11 +44,29 @@ struct ImportConfig {
   size_t max_context_bytes = 16384;  // raw JSON of `context` / `attributes`
 };
 
+// The online feature store (features/online_store.h).
+struct OnlineConfig {
+  std::string backend = "rocksdb";  // rocksdb (<data>/online) | memory | redis
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  int redis_db = 0;
+  std::string key_prefix = "funnel:";
+  int timeout_ms = 2000;
+  // Imports and Kafka ingestion update the online state as their batches land. When off, the
+  // next process that opens the online store folds what it missed from the event store.
+  bool update_on_ingest = true;
+};
+
 struct Config {
   StoreConfig store;
   EventsConfig events;
   ImportConfig import;
+  OnlineConfig online;
   std::string log_level = "info";
+  // The TOML text the config came from ("" for defaults), for stages that read their own
+  // sections from it (the [[features]] definitions: features/feature_spec.h).
+  std::string source_text;
+  std::string source_name = "defaults";
 };
 
 // Reads and validates a TOML file; errors name the file, the key and what is wrong.
