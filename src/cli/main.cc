@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   funnel::cli::AddImportCommand(app, common, &exit_code);
   funnel::cli::AddIngestCommand(app, common, &exit_code);
   funnel::cli::AddStatsCommand(app, common, &exit_code);
+  funnel::cli::AddEvalCommand(app, common, &exit_code);
   funnel::cli::AddFeaturesCommand(app, common, &exit_code);
 
   try {

@@ -1,0 +1,78 @@
+// Training the retrieval stage: build the training set up to a cutoff, fit every source, and
+// choose what needs choosing (the trending horizon, regularization, fusion weights) on a
+// validation carve-out from the end of the training part: never on a test window. Then refit
+// every source on the whole training part with the choices made.
+//
+// Defaults matter: most users run `funnel train` with the shipped config and never tune, so
+// the choices are made from the data itself, in bounded time (`time_budget_seconds`).
+//
+//   FUNNEL_ASSIGN_OR_RETURN(TrainedRetrieval r, TrainRetrieval(store, cfg.events, cutoff, {}));
+//   retrieval::Merger merger(r.slots);
+//
+// Thread-safety: TrainRetrieval is reentrant (it reads the store only).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "funnel/core/config.h"
+#include "funnel/core/status.h"
+#include "funnel/core/time.h"
+#include "funnel/eval/metrics.h"
+#include "funnel/eval/protocol.h"
+#include "funnel/retrieval/covisit.h"
+#include "funnel/retrieval/fresh.h"
+#include "funnel/retrieval/merger.h"
+#include "funnel/retrieval/popularity.h"
+#include "funnel/retrieval/training_set.h"
+#include "funnel/store/event_store.h"
+
+namespace funnel::training {
+
+struct RetrievalTrainOptions {
+  retrieval::TrainingSetOptions data;
+  // Recent popularity: decayed counts with a half-life chosen on validation among these
+  // fractions of the training period's length ("what is popular now").
+  std::vector<double> trending_half_life_fractions = {0.002, 0.005, 0.01, 0.02, 0.04, 0.08};
+  retrieval::FreshOptions fresh;
+  retrieval::CovisitOptions covisit;
+  // Candidates each source contributes, and the cap on the union.
+  std::map<std::string, size_t, std::less<>> quotas = {
+      {"popular", 100}, {"trending", 200}, {"fresh", 50}, {"covisit", 200}, {"ials", 200}, {"ease", 200}};
+  size_t max_candidates = 1000;
+  double validation_fraction = 0.1;
+  bool tune = true;             // false: shipped defaults, no validation split
+  double time_budget_seconds = 600;
+  int threads = 0;              // 0: every core
+};
+
+// How one source (or the fusion) did on the validation split.
+struct ValidationRow {
+  std::string name;
+  std::string params;  // the chosen parameters, human-readable
+  eval::MetricsSummary metrics;
+};
+
+struct TrainedRetrieval {
+  Timestamp cutoff;
+  std::vector<retrieval::SourceSlot> slots;  // fitted on everything before the cutoff, weights tuned
+  size_t max_candidates = 1000;
+  uint32_t num_users = 0, num_items = 0;
+  uint64_t training_events = 0;
+  std::vector<ValidationRow> validation;  // empty when not tuned
+  size_t validation_users = 0;
+  double seconds = 0;
+};
+
+StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const EventsConfig& events,
+                                          Timestamp cutoff, const RetrievalTrainOptions& options);
+
+// Request-time states of a split's test users (every event before the split's cutoff).
+StatusOr<std::vector<retrieval::UserState>> SplitUserStates(const store::EventStore& store,
+                                                            const EventsConfig& events,
+                                                            const retrieval::TrainingSetOptions& data,
+                                                            const eval::Split& split);
+
+}  // namespace funnel::training
