@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "funnel/core/blob_file.h"
+
 #include "absl/container/flat_hash_map.h"
 
 namespace funnel::retrieval {
@@ -107,6 +109,37 @@ void CovisitSource::Score(const UserState& user, std::span<const uint32_t> items
     for (size_t r = 0; r < seeds; ++r, w *= options_.recency) s += w * Pair(user.recent[r], items[j]);
     out[j] = static_cast<float>(s);
   }
+}
+
+}  // namespace funnel::retrieval
+
+namespace funnel::retrieval {
+
+Status CovisitSource::Save(const std::string& dir) const {
+  BlobWriter w("covisit");
+  w.Add("offsets", offsets_);
+  w.Add("neighbors", neighbors_);
+  w.Add("scores", scores_);
+  w.Add("options", std::vector<double>{options_.window_hours, options_.decay_hours, double(options_.max_gap),
+                                       double(options_.neighbors), options_.recency, double(options_.recent_items)});
+  return w.Write(dir + "/covisit.blob");
+}
+
+StatusOr<std::unique_ptr<CovisitSource>> CovisitSource::Load(std::string_view, const std::string& dir) {
+  const std::string path = dir + "/covisit.blob";
+  FUNNEL_ASSIGN_OR_RETURN(BlobReader r, BlobReader::Open(path, "covisit"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<uint64_t> offsets, r.Get<uint64_t>("offsets"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<uint32_t> ids, r.Get<uint32_t>("neighbors"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<float> scores, r.Get<float>("scores"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<double> o, r.Get<double>("options"));
+  if (o.size() != 6 || ids.size() != scores.size() || offsets.empty() || offsets.back() != ids.size() ||
+      !std::is_sorted(offsets.begin(), offsets.end()))
+    return absl::DataLossError(Cat(path, ": inconsistent neighbour lists"));
+  const auto items = static_cast<uint32_t>(offsets.size() - 1);
+  for (uint32_t id : ids)
+    if (id >= items) return absl::DataLossError(Cat(path, ": neighbour index out of range"));
+  CovisitOptions opt{o[0], o[1], int(o[2]), int(o[3]), o[4], int(o[5])};
+  return FromLists(std::move(offsets), std::move(ids), std::move(scores), opt);
 }
 
 }  // namespace funnel::retrieval

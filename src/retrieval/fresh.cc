@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "funnel/core/blob_file.h"
+
 namespace funnel::retrieval {
 
 std::unique_ptr<FreshSource> FreshSource::Build(const TrainingSet& ts, const FreshOptions& options) {
@@ -45,6 +47,25 @@ void FreshSource::Retrieve(const UserState& user, const RetrieveParams& params, 
 
 void FreshSource::Score(const UserState&, std::span<const uint32_t> items, Timestamp now, std::span<float> out) const {
   for (size_t j = 0; j < items.size(); ++j) out[j] = ScoreAt(items[j], now.micros());
+}
+
+}  // namespace funnel::retrieval
+
+namespace funnel::retrieval {
+
+Status FreshSource::Save(const std::string& dir) const {
+  BlobWriter w("fresh");
+  w.Add("created_us", created_us_);
+  w.Add("options", std::vector<double>{options_.half_life_days, options_.max_age_days});
+  return w.Write(dir + "/fresh.blob");
+}
+
+StatusOr<std::unique_ptr<FreshSource>> FreshSource::Load(std::string_view, const std::string& dir) {
+  FUNNEL_ASSIGN_OR_RETURN(BlobReader r, BlobReader::Open(dir + "/fresh.blob", "fresh"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<int64_t> created, r.Get<int64_t>("created_us"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<double> o, r.Get<double>("options"));
+  if (o.size() != 2) return absl::DataLossError(Cat(dir, "/fresh.blob: bad options section"));
+  return FromTimes(std::move(created), {.half_life_days = o[0], .max_age_days = o[1]});
 }
 
 }  // namespace funnel::retrieval

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "funnel/core/blob_file.h"
+
 namespace funnel::retrieval {
 
 std::unique_ptr<PopularitySource> PopularitySource::Build(const TrainingSet& ts, const PopularityOptions& options) {
@@ -41,6 +43,22 @@ void PopularitySource::Retrieve(const UserState& user, const RetrieveParams& par
 void PopularitySource::Score(const UserState&, std::span<const uint32_t> items, Timestamp,
                              std::span<float> out) const {
   for (size_t j = 0; j < items.size(); ++j) out[j] = items[j] < scores_.size() ? scores_[items[j]] : 0.0f;
+}
+
+}  // namespace funnel::retrieval
+
+namespace funnel::retrieval {
+
+Status PopularitySource::Save(const std::string& dir) const {
+  BlobWriter w("popularity");
+  w.Add("scores", scores_);
+  return w.Write(Cat(dir, "/", name_, ".blob"));
+}
+
+StatusOr<std::unique_ptr<PopularitySource>> PopularitySource::Load(std::string_view name, const std::string& dir) {
+  FUNNEL_ASSIGN_OR_RETURN(BlobReader r, BlobReader::Open(Cat(dir, "/", name, ".blob"), "popularity"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<float> scores, r.Get<float>("scores"));
+  return FromScores(std::string(name), std::move(scores));
 }
 
 }  // namespace funnel::retrieval

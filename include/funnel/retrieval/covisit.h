@@ -41,6 +41,8 @@ class CovisitSource final : public Source {
   void Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const override;
   void Score(const UserState& user, std::span<const uint32_t> items, Timestamp now,
              std::span<float> out) const override;
+  Status Save(const std::string& dir) const override;
+  static StatusOr<std::unique_ptr<CovisitSource>> Load(std::string_view name, const std::string& dir);
 
   // Neighbours of an item, sorted by item index (for lookups).
   std::span<const uint32_t> Neighbors(uint32_t item) const;

@@ -29,6 +29,8 @@ class FreshSource final : public Source {
   void Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const override;
   void Score(const UserState& user, std::span<const uint32_t> items, Timestamp now,
              std::span<float> out) const override;
+  Status Save(const std::string& dir) const override;
+  static StatusOr<std::unique_ptr<FreshSource>> Load(std::string_view name, const std::string& dir);
   const std::vector<int64_t>& created_us() const { return created_us_; }
   const FreshOptions& options() const { return options_; }
 

@@ -34,6 +34,8 @@ class PopularitySource final : public Source {
   void Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const override;
   void Score(const UserState& user, std::span<const uint32_t> items, Timestamp now,
              std::span<float> out) const override;
+  Status Save(const std::string& dir) const override;
+  static StatusOr<std::unique_ptr<PopularitySource>> Load(std::string_view name, const std::string& dir);
   const std::vector<float>& scores() const { return scores_; }
 
  private:

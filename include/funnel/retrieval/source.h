@@ -15,12 +15,14 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "funnel/core/status.h"
 #include "funnel/core/time.h"
 
 namespace funnel::retrieval {
@@ -64,7 +66,13 @@ class Source {
   // Items the source knows nothing about get its lowest score (often 0).
   virtual void Score(const UserState& user, std::span<const uint32_t> items, Timestamp now,
                      std::span<float> out) const = 0;
+  // Writes the trained state under `dir` (blob files named after the source; docs/formats/model-bundle.md).
+  virtual Status Save(const std::string& dir) const = 0;
 };
+
+// Loads a source written by Save. `name` is the source's name (popular, trending, fresh,
+// covisit, ials, ease); an unknown one answers with the known ones.
+StatusOr<std::shared_ptr<const Source>> LoadSource(std::string_view name, const std::string& dir);
 
 // Keeps the k best (score, then lower item index) of a full score vector, skipping excluded
 // items and items with score == -inf. The helper every full-scoring source shares.
