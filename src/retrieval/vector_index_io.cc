@@ -60,16 +60,18 @@ XxhState NewHashState() {
   return state;
 }
 
-// Bytes the sections after the header take, or 0 on overflow (no real file is that big).
+// Bytes the sections after the header take, or 0 when a field is out of any sane range (then
+// no real file has that size, and the sum below cannot overflow).
 uint64_t BodyBytes(const Header& h) {
-  unsigned __int128 bytes = static_cast<unsigned __int128>(h.num) * h.dim * sizeof(float);
+  if (h.dim == 0 || h.dim > (1u << 20)) return 0;
+  uint64_t bytes = uint64_t{h.num} * h.dim * sizeof(float);
   if (h.kind == kKindHnsw) {
-    bytes += static_cast<unsigned __int128>(h.num) * (1 + uint64_t{h.max_m0}) * sizeof(uint32_t);
-    bytes += (static_cast<unsigned __int128>(h.num) + 1) * sizeof(uint64_t);
-    bytes += static_cast<unsigned __int128>(h.upper_links) * sizeof(uint32_t);
+    if (h.max_m0 > 65535 || h.upper_links > (uint64_t{1} << 40)) return 0;
+    bytes += uint64_t{h.num} * (1 + uint64_t{h.max_m0}) * sizeof(uint32_t);
+    bytes += (uint64_t{h.num} + 1) * sizeof(uint64_t);
+    bytes += h.upper_links * sizeof(uint32_t);
   }
-  bytes += sizeof(uint64_t);  // checksum
-  return bytes > (unsigned __int128)(uint64_t{1} << 62) ? 0 : static_cast<uint64_t>(bytes);
+  return bytes + sizeof(uint64_t);  // checksum
 }
 
 class Writer {
@@ -177,7 +179,6 @@ StatusOr<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) 
     return absl::FailedPreconditionError(Cat("vector index file ", path, ": format version ", h.version,
                                              ", this build reads version ", kVersion));
   if (h.kind != kKindExact && h.kind != kKindHnsw) return fail(Cat("unknown index kind ", h.kind));
-  if (h.dim == 0 || h.dim > (1u << 20)) return fail(Cat("bad dimension ", h.dim));
   uint64_t body = BodyBytes(h);
   if (body == 0 || file_size != sizeof(Header) + body)
     return fail(Cat("size ", file_size, " bytes, the header implies ", sizeof(Header) + body,

@@ -136,7 +136,9 @@ TEST(ExactIndexTest, MatchesNaiveLoop) {
       // Float sums in another order may swap near-ties, so compare by score, not only id.
       EXPECT_NEAR(out[q][r].score, naive[r].first, 1e-4) << "query " << q << " rank " << r;
       EXPECT_NEAR(out[q][r].score, NaiveDot(&queries[q * dim], &items[out[q][r].id * dim], dim), 1e-4);
-      if (r > 0) EXPECT_GE(out[q][r - 1].score, out[q][r].score);
+      if (r > 0) {
+        EXPECT_GE(out[q][r - 1].score, out[q][r].score);
+      }
     }
     EXPECT_EQ(out[q][0].id, naive[0].second);
   }
