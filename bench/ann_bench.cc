@@ -4,6 +4,7 @@
 // recall). Prints a Markdown table.
 //
 //   build/bench/ann_bench [--items 100000] [--dim 64] [--queries 1000] [--threads 1,2] [--ef 200]
+//                         [--topics 32] [--noise 0.4]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,7 +28,7 @@ double Seconds(Clock::time_point start) { return std::chrono::duration<double>(C
 
 // Same recipe as tests/retrieval/vector_index_test.cc: noisy mixes of two of `topics` latent
 // topics, with lognormal norms.
-std::vector<float> TopicVectors(uint32_t num, int dim, int topics, uint64_t seed) {
+std::vector<float> TopicVectors(uint32_t num, int dim, int topics, float noise, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> gauss(0, 1);
   std::uniform_int_distribution<int> topic(0, topics - 1);
@@ -41,7 +42,7 @@ std::vector<float> TopicVectors(uint32_t num, int dim, int topics, uint64_t seed
     float w = mix(rng), scale = norm(rng);
     for (int d = 0; d < dim; ++d)
       out[size_t(i) * dim + d] =
-          scale * (w * centers[size_t(a) * dim + d] + (1 - w) * centers[size_t(b) * dim + d] + 0.4f * gauss(rng));
+          scale * (w * centers[size_t(a) * dim + d] + (1 - w) * centers[size_t(b) * dim + d] + noise * gauss(rng));
   }
   return out;
 }
@@ -81,7 +82,8 @@ double Recall(const std::vector<std::vector<Neighbor>>& got, const std::vector<s
 
 int main(int argc, char** argv) {
   uint32_t items = 100000, queries = 1000;
-  int dim = 64, ef = 200;
+  int dim = 64, ef = 200, topics = 32;
+  float noise = 0.4f;
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
@@ -89,6 +91,8 @@ int main(int argc, char** argv) {
     else if (flag == "--dim") dim = std::stoi(value);
     else if (flag == "--queries") queries = std::stoul(value);
     else if (flag == "--ef") ef = std::stoi(value);
+    else if (flag == "--topics") topics = std::stoi(value);
+    else if (flag == "--noise") noise = std::stof(value);
     else if (flag == "--threads") {
       thread_counts.clear();
       std::stringstream list(value);
@@ -98,10 +102,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::vector<float> all = TopicVectors(items + queries, dim, 32, 42);
+  std::vector<float> all = TopicVectors(items + queries, dim, topics, noise, 42);
   std::span<const float> item_vectors(all.data(), size_t(items) * dim);
   std::span<const float> query_vectors(all.data() + item_vectors.size(), size_t(queries) * dim);
-  std::printf("%u items x %d-d topic vectors, %u queries, M=16, ef_construction=200, top-100\n\n", items, dim, queries);
+  std::printf("%u items x %d-d vectors (%d topics, noise %.2f), %u queries, M=16, ef_construction=200, top-100\n\n",
+              items, dim, topics, noise, queries);
 
   auto exact = BuildExactIndex(item_vectors, items, dim);
   std::vector<std::vector<Neighbor>> truth;

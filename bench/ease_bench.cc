@@ -3,7 +3,8 @@
 // nonzeros), in double and float, on 1 and 2 threads, with the float fit's error against the
 // double one. Prints a Markdown table.
 //
-//   build/bench/ease_bench [--sizes small,large] [--runs d1,d2,f2]   (d/f: double/float, digit: threads)
+//   build/bench/ease_bench [--sizes small,large] [--runs d1,d2,f2]
+//   (runs: d double, f float, a auto = TrainEase's choice; the digit is the thread count)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -63,15 +64,17 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<Size> all = {{"small", 5500, 3700, 518000, 2.4}, {"large", 56000, 10700, 4500000, 41}};
-  std::printf("| items | users | nnz | precision | threads | gram s | factor s | inverse s | total s | numpy ref s | max abs(B_f - B_d) / max abs(B_d) |\n");
-  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| items | users | nnz | precision | threads | gram s | factor s | inverse s | total s | numpy ref s | cond. estimate | max abs(B_f - B_d) / max abs(B_d) |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (const Size& size : all) {
     if (sizes.find(size.name) == std::string::npos) continue;
     CsrMatrix x = SyntheticInteractions(size.users, size.items, size.nnz, 17);
     EaseModel reference;
     std::stringstream list(runs);
     for (std::string run; std::getline(list, run, ',');) {
-      EasePrecision precision = run[0] == 'f' ? EasePrecision::kFloat : EasePrecision::kDouble;
+      EasePrecision precision = run[0] == 'f'   ? EasePrecision::kFloat
+                                : run[0] == 'a' ? EasePrecision::kAuto
+                                                : EasePrecision::kDouble;
       int threads = std::stoi(run.substr(1));
       EaseFitTimes t;
       auto start = std::chrono::steady_clock::now();
@@ -83,12 +86,13 @@ int main(int argc, char** argv) {
       }
       std::string error = "";
       if (precision == EasePrecision::kDouble && reference.num_items() == 0) reference = std::move(*model);
-      else if (precision == EasePrecision::kFloat && reference.num_items() > 0)
+      else if (!t.used_double && reference.num_items() > 0)
         error = std::to_string((model->weights - reference.weights).cwiseAbs().maxCoeff() /
                                reference.weights.cwiseAbs().maxCoeff());
-      std::printf("| %u | %u | %lu | %s | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %s |\n", size.items, size.users,
-                  static_cast<unsigned long>(x.nnz()), precision == EasePrecision::kFloat ? "float" : "double", threads,
-                  t.gram_seconds, t.factor_seconds, t.inverse_seconds, total, size.reference_seconds, error.c_str());
+      std::printf("| %u | %u | %lu | %s%s | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.0f | %s |\n", size.items,
+                  size.users, static_cast<unsigned long>(x.nnz()), precision == EasePrecision::kAuto ? "auto: " : "",
+                  t.used_double ? "double" : "float", threads, t.gram_seconds, t.factor_seconds, t.inverse_seconds,
+                  total, size.reference_seconds, t.condition_estimate, error.c_str());
       std::fflush(stdout);
     }
   }

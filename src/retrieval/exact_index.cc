@@ -15,6 +15,8 @@ namespace {
 // and scores stay in L2 while the top-k pass reads them.
 constexpr uint32_t kBlockItems = 1024;
 
+constexpr size_t kBatchQueries = 32;
+
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 }  // namespace
@@ -49,9 +51,35 @@ ExactIndex::ExactIndex(std::vector<float> vectors, uint32_t num, int dim)
 void ExactIndex::Search(std::span<const float> queries, size_t n, const SearchParams& params,
                         std::vector<std::vector<Neighbor>>* out) const {
   FUNNEL_CHECK(queries.size() >= n * dim_);
-  out->resize(n);
-  for (size_t q = 0; q < n; ++q)
-    (*out)[q] = ExactSearchOne(vectors_, num_, dim_, queries.data() + q * dim_, params.k, params.filter);
+  out->assign(n, {});
+  if (n == 1 || params.k == 0 || num_ == 0) {
+    for (size_t q = 0; q < n; ++q)
+      (*out)[q] = ExactSearchOne(vectors_, num_, dim_, queries.data() + q * dim_, params.k, params.filter);
+    return;
+  }
+  // A batch scores kBatchQueries queries per pass over the vectors (a matrix product instead
+  // of matrix-vector ones), so each block of vectors is read from memory once per batch.
+  for (size_t q0 = 0; q0 < n; q0 += kBatchQueries) {
+    const size_t nq = std::min(kBatchQueries, n - q0);
+    Eigen::Map<const RowMatrix> batch(queries.data() + q0 * dim_, static_cast<Eigen::Index>(nq), dim_);
+    std::vector<TopK> tops(nq, TopK(std::min<size_t>(params.k, num_)));
+    Eigen::MatrixXf scores(std::min(num_, kBlockItems), nq);  // column q: query q0 + q
+    for (uint32_t begin = 0; begin < num_; begin += kBlockItems) {
+      uint32_t rows = std::min(kBlockItems, num_ - begin);
+      Eigen::Map<const RowMatrix> block(vectors_.data() + size_t{begin} * dim_, rows, dim_);
+      scores.topRows(rows).noalias() = block * batch.transpose();
+      for (size_t q = 0; q < nq; ++q) {
+        const float* column = scores.col(static_cast<Eigen::Index>(q)).data();
+        for (uint32_t r = 0; r < rows; ++r) {
+          uint32_t id = begin + r;
+          if (!tops[q].Admits(id, column[r])) continue;
+          if (params.filter && !params.filter(id)) continue;
+          tops[q].Push(id, column[r]);
+        }
+      }
+    }
+    for (size_t q = 0; q < nq; ++q) (*out)[q0 + q] = tops[q].TakeSorted();
+  }
 }
 
 Status ExactIndex::Save(const std::string& path) const {
