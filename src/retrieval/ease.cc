@@ -28,8 +28,8 @@ constexpr uint32_t kSolveBlock = 128;
 // accesses in cache).
 constexpr uint32_t kTile = 64;
 
-// Sets *too_ill_conditioned (and returns without a model) when given and the factor's
-// condition estimate exceeds kFloatConditionLimit.
+// When too_ill_conditioned is given, sets it (and returns without a model) if the factor
+// fails or its condition estimate exceeds kFloatConditionLimit.
 template <typename Scalar>
 Status Fit(const CsrMatrix& x, const EaseOptions& options, int threads, EaseModel* model, EaseFitTimes* times,
            bool* too_ill_conditioned) {
@@ -63,6 +63,10 @@ Status Fit(const CsrMatrix& x, const EaseOptions& options, int threads, EaseMode
 
   start = Clock::now();
   Eigen::LLT<Eigen::Ref<Matrix>, Eigen::Lower> llt(g);  // in place: g's lower triangle becomes L
+  if (llt.info() != Eigen::Success && too_ill_conditioned) {
+    *too_ill_conditioned = true;  // rounding may have broken positive definiteness: retry in double
+    return absl::OkStatus();
+  }
   if (llt.info() != Eigen::Success)
     return absl::InvalidArgumentError(Cat("EASE: XᵀX + λI is not positive definite (lambda = ", options.lambda,
                                           " too small for ", n, " items?)"));
