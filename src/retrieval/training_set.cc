@@ -129,8 +129,9 @@ StatusOr<TrainingSet> BuildTrainingSet(const store::EventStore& store, const Eve
   for (uint32_t i = 0; i < ts.num_items; ++i) {
     if (!ts.item_seen[i]) continue;
     ts.catalog.push_back(i);
-    if (ts.item_created_us[i] == TrainingSet::kNever || ts.item_created_us[i] > ts.item_first_seen_us[i])
-      ts.item_created_us[i] = ts.item_first_seen_us[i];  // no upload time, or one after its first event
+    // An item is new on the platform when it first shows up in the logs (a catalog import of old
+    // films carries release dates long before); the upload time only matters for unseen items.
+    ts.item_created_us[i] = ts.item_first_seen_us[i];
   }
   // Newest positives first, each item once.
   for (auto it = ts.positives.rbegin(); it != ts.positives.rend(); ++it) {

@@ -168,6 +168,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   TrainedRetrieval out;
   out.cutoff = cutoff;
   out.max_candidates = options.max_candidates;
+  out.data = options.data;
   std::vector<double> weights(factories.size(), 1.0);
 
   StatusOr<eval::Split> val = absl::FailedPreconditionError("tuning is off");

@@ -48,7 +48,7 @@ struct TrainingSet {
   std::vector<PositiveEvent> positives;  // time order
   std::vector<uint8_t> item_seen;       // any event before the cutoff
   std::vector<int64_t> item_first_seen_us;  // INT64_MAX when never seen
-  std::vector<int64_t> item_created_us;     // metadata upload time, else first seen
+  std::vector<int64_t> item_created_us;     // first seen; the metadata upload time for unseen items
   std::vector<std::vector<uint32_t>> user_recent;  // positive items, newest first, unique
   std::vector<uint32_t> catalog;        // items seen before the cutoff, ascending
 

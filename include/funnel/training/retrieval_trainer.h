@@ -59,6 +59,7 @@ struct TrainedRetrieval {
   Timestamp cutoff;
   std::vector<retrieval::SourceSlot> slots;  // fitted on everything before the cutoff, weights tuned
   size_t max_candidates = 1000;
+  retrieval::TrainingSetOptions data;  // request-time states must weigh events the same way
   uint32_t num_users = 0, num_items = 0;
   uint64_t training_events = 0;
   std::vector<ValidationRow> validation;  // empty when not tuned
