@@ -97,6 +97,18 @@ inline void Axpy1(const float* y0, float t0, int f, float* out) {
   for (; j < f; ++j) out[j] += t0 * y0[j];
 }
 
+// Rows of the other side are read in the order of the row's entries, i.e. at random: fetch
+// them a few entries ahead so a cache miss (the other side's factors often exceed L2) overlaps
+// the arithmetic on the current entries.
+constexpr size_t kPrefetchAhead = 8;
+
+inline void PrefetchRow(const float* p, int f) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const int bytes = f * static_cast<int>(sizeof(float));
+  for (int off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+  __builtin_prefetch(c + bytes - 1);  // rows need not start on a cache line
+}
+
 // out += Σ_k t_k·y_k over the row's entries, with t_k = target_k − extra_k·(y_k·v) for the
 // residual (kResidual) and t_k = extra_k·(y_k·v) for a product A·v. Four entries at a time: the
 // four dot products are independent, so their horizontal sums overlap instead of stalling the
@@ -114,6 +126,8 @@ void AccumulateEntries(const float* y, int f, std::span<const uint32_t> idx,
   float t[4];
   for (; k + 4 <= n; k += 4) {
     const float *y0 = row(k), *y1 = row(k + 1), *y2 = row(k + 2), *y3 = row(k + 3);
+    for (size_t q = k + kPrefetchAhead; q < std::min(n, k + kPrefetchAhead + 4); ++q)
+      PrefetchRow(row(q), f);
     Dot4(y0, y1, y2, y3, v, f, t);
     for (int q = 0; q < 4; ++q) t[q] = weight(k + q, t[q]);
     Axpy4(y0, y1, y2, y3, t, f, out);

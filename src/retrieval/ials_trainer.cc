@@ -17,7 +17,12 @@
 // multiply-add rate. Rows are independent, so the half-step is split over threads with no
 // synchronization beyond ParallelFor's join, and results do not depend on the thread count.
 #include <cmath>
+#include <cstdint>
 #include <vector>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "funnel/core/thread_pool.h"
 #include "funnel/retrieval/ials.h"
@@ -68,6 +73,22 @@ void InitFactors(uint64_t seed, uint64_t side, double stddev, int threads, Facto
         }
       },
       1024);
+}
+
+// Asks Linux for transparent huge pages under a factor matrix before it is first touched. The
+// half-steps read the other side's rows at random; at 56k users x 64 factors that is 14 MB, 3.5k
+// 4 KB pages, more than the TLB holds, so with small pages most row reads also miss the TLB.
+void AdviseHugePages(FactorMatrix& m) {
+#ifdef __linux__
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  auto begin = reinterpret_cast<uintptr_t>(m.data());
+  uintptr_t end = begin + static_cast<uintptr_t>(m.size()) * sizeof(float);
+  begin = (begin + kHuge - 1) & ~(kHuge - 1);
+  end &= ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // a hint
+#else
+  (void)m;
+#endif
 }
 
 Status ValidateOptions(const IalsOptions& o) {
@@ -122,6 +143,8 @@ StatusOr<IalsModel> TrainIals(const CsrMatrix& user_items, const IalsOptions& op
   IalsModel m;
   m.user_factors.resize(user_items.rows, options.factors);
   m.item_factors.resize(user_items.cols, options.factors);
+  AdviseHugePages(m.user_factors);
+  AdviseHugePages(m.item_factors);
   InitFactors(options.seed, 0, options.init_stddev, threads, m.user_factors);
   InitFactors(options.seed, 1, options.init_stddev, threads, m.item_factors);
 
