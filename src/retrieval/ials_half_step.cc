@@ -30,10 +30,19 @@ inline Packet Load(const float* p) {
 inline void Store(float* p, Packet v) { std::memcpy(p, &v, sizeof v); }
 inline float Sum(Packet v) { return (v[0] + v[2]) + (v[1] + v[3]); }
 
+// {Σa0, Σa1, Σa2, Σa3}: four horizontal sums at once (a 4 x 4 transpose and adds), instead of
+// four shuffle-and-add chains that end in scalars.
+inline Packet Sum4(Packet a0, Packet a1, Packet a2, Packet a3) {
+  using Mask = int __attribute__((vector_size(16)));
+  Packet u = __builtin_shuffle(a0, a1, Mask{0, 4, 1, 5}) + __builtin_shuffle(a0, a1, Mask{2, 6, 3, 7});
+  Packet w = __builtin_shuffle(a2, a3, Mask{0, 4, 1, 5}) + __builtin_shuffle(a2, a3, Mask{2, 6, 3, 7});
+  return __builtin_shuffle(u, w, Mask{0, 1, 4, 5}) + __builtin_shuffle(u, w, Mask{2, 3, 6, 7});
+}
+
 // Dot products of four rows with v, two accumulators per row so that eight independent add
 // chains hide the add latency.
-inline void Dot4(const float* y0, const float* y1, const float* y2, const float* y3,
-                 const float* v, int f, float* dots) {
+[[gnu::always_inline]] inline Packet Dot4(const float* y0, const float* y1, const float* y2,
+                                          const float* y3, const float* v, int f) {
   Packet a0{}, a1{}, a2{}, a3{}, b0{}, b1{}, b2{}, b3{};
   int j = 0;
   for (; j + 2 * kLanes <= f; j += 2 * kLanes) {
@@ -54,17 +63,9 @@ inline void Dot4(const float* y0, const float* y1, const float* y2, const float*
     a2 += Load(y2 + j) * va;
     a3 += Load(y3 + j) * va;
   }
-  float d0 = Sum(a0 + b0), d1 = Sum(a1 + b1), d2 = Sum(a2 + b2), d3 = Sum(a3 + b3);
-  for (; j < f; ++j) {
-    d0 += y0[j] * v[j];
-    d1 += y1[j] * v[j];
-    d2 += y2[j] * v[j];
-    d3 += y3[j] * v[j];
-  }
-  dots[0] = d0;
-  dots[1] = d1;
-  dots[2] = d2;
-  dots[3] = d3;
+  Packet d = Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3);
+  for (; j < f; ++j) d += Packet{y0[j], y1[j], y2[j], y3[j]} * v[j];
+  return d;
 }
 
 inline float Dot1(const float* y0, const float* v, int f) {
@@ -81,8 +82,8 @@ inline float Dot1(const float* y0, const float* v, int f) {
 }
 
 // out += t0·y0 + t1·y1 + t2·y2 + t3·y3: one load and store of out for four rows.
-inline void Axpy4(const float* y0, const float* y1, const float* y2, const float* y3,
-                  const float* t, int f, float* out) {
+[[gnu::always_inline]] inline void Axpy4(const float* y0, const float* y1, const float* y2,
+                                         const float* y3, Packet t, int f, float* out) {
   const float t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3];
   int j = 0;
   for (; j + kLanes <= f; j += kLanes)
@@ -122,14 +123,18 @@ void AccumulateEntries(const float* y, int f, std::span<const uint32_t> idx,
   };
   auto row = [&](size_t k) { return y + size_t{idx[k]} * f; };
   const size_t n = idx.size();
+  const Packet extra_slope = Packet{} + alpha;
   size_t k = 0;
-  float t[4];
   for (; k + 4 <= n; k += 4) {
     const float *y0 = row(k), *y1 = row(k + 1), *y2 = row(k + 2), *y3 = row(k + 3);
     for (size_t q = k + kPrefetchAhead; q < std::min(n, k + kPrefetchAhead + 4); ++q)
       PrefetchRow(row(q), f);
-    Dot4(y0, y1, y2, y3, v, f, t);
-    for (int q = 0; q < 4; ++q) t[q] = weight(k + q, t[q]);
+    Packet dots = Dot4(y0, y1, y2, y3, v, f);
+    // The weights of WeightsOf, four lanes at a time.
+    Packet r = Load(val.data() + k);
+    Packet extra = extra_slope * (r < 0 ? -r : r);
+    Packet t = extra * dots;
+    if constexpr (kResidual) t = (r > 0 ? 1 + extra : Packet{}) - t;
     Axpy4(y0, y1, y2, y3, t, f, out);
   }
   for (; k < n; ++k) {
