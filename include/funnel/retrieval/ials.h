@@ -17,7 +17,8 @@
 // Each iteration solves the items against the users, then the users against the items, so the
 // trained user vectors are half-steps against the final item factors, exactly what FoldInUser
 // computes for a new user. Rows without any entry (users or items never seen) get the zero
-// vector. Training is deterministic for a seed, and bit-identical for any thread count.
+// vector. Training is deterministic for a seed and bit-identical for any thread count (on one
+// build and CPU type: Eigen picks its gram blocking from the cache sizes).
 //
 // Thread-safety: TrainIals is reentrant; a trained model is immutable and FoldInUser may run
 // concurrently on it.
