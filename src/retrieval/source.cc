@@ -4,6 +4,7 @@
 #include <cmath>
 #include <queue>
 
+#include "funnel/retrieval/cf_sources.h"
 #include "funnel/retrieval/covisit.h"
 #include "funnel/retrieval/fresh.h"
 #include "funnel/retrieval/popularity.h"
@@ -48,6 +49,14 @@ StatusOr<std::shared_ptr<const Source>> LoadSource(std::string_view name, const 
   }
   if (name == "covisit") {
     FUNNEL_ASSIGN_OR_RETURN(auto s, CovisitSource::Load(name, dir));
+    return std::shared_ptr<const Source>(std::move(s));
+  }
+  if (name == "ials") {
+    FUNNEL_ASSIGN_OR_RETURN(auto s, IalsSource::Load(dir));
+    return std::shared_ptr<const Source>(std::move(s));
+  }
+  if (name == "ease") {
+    FUNNEL_ASSIGN_OR_RETURN(auto s, EaseSource::Load(dir));
     return std::shared_ptr<const Source>(std::move(s));
   }
   return absl::InvalidArgumentError(
