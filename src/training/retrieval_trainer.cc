@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <map>
 
 #include "funnel/core/logging.h"
 #include "funnel/core/thread_pool.h"
@@ -23,10 +24,14 @@ using Clock = std::chrono::steady_clock;
 // What tuning chooses, with the shipped defaults used when it cannot run.
 struct Choices {
   double trending_fraction = 0.01;
+  double ease_lambda = 300;
+  double ials_regularization = 2;
+  double ials_alpha = 2;
 };
 
-// A source to fit on a training set with given choices.
-using SourceFactory = std::function<std::shared_ptr<const Source>(const TrainingSet&, const Choices&)>;
+// A source to fit on a training set with given choices; an error skips the source (with a
+// warning), e.g. EASE on a catalog too large for it.
+using SourceFactory = std::function<StatusOr<std::shared_ptr<const Source>>(const TrainingSet&, const Choices&)>;
 
 double PeriodDays(const TrainingSet& ts) {
   int64_t first = INT64_MAX;
@@ -44,19 +49,48 @@ struct Named {
   SourceFactory make;
 };
 
-std::vector<Named> Factories(const RetrievalTrainOptions& o) {
+std::vector<Named> AllFactories(const RetrievalTrainOptions& o) {
+  using Ptr = std::shared_ptr<const Source>;
   return {
-      {"popular", [](const TrainingSet& ts, const Choices&) {
-         return std::shared_ptr<const Source>(retrieval::PopularitySource::Build(ts, {.name = "popular"}));
+      {"popular", [](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
+         return Ptr(retrieval::PopularitySource::Build(ts, {.name = "popular"}));
        }},
-      {"trending", [](const TrainingSet& ts, const Choices& c) { return Trending(ts, c.trending_fraction); }},
-      {"fresh", [o](const TrainingSet& ts, const Choices&) {
-         return std::shared_ptr<const Source>(retrieval::FreshSource::Build(ts, o.fresh));
+      {"trending", [](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> { return Trending(ts, c.trending_fraction); }},
+      {"fresh", [o](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
+         return Ptr(retrieval::FreshSource::Build(ts, o.fresh));
        }},
-      {"covisit", [o](const TrainingSet& ts, const Choices&) {
-         return std::shared_ptr<const Source>(retrieval::CovisitSource::Build(ts, o.covisit));
+      {"covisit", [o](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
+         return Ptr(retrieval::CovisitSource::Build(ts, o.covisit));
+       }},
+      {"ials", [o](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> {
+         retrieval::IalsOptions io = o.ials;
+         io.regularization = c.ials_regularization;
+         io.alpha = c.ials_alpha;
+         io.threads = o.threads;
+         FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::IalsSource::Build(ts, io, o.ann));
+         return Ptr(std::move(src));
+       }},
+      {"ease", [o](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> {
+         retrieval::EaseOptions eo = o.ease;
+         eo.lambda = c.ease_lambda;
+         eo.threads = o.threads;
+         FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::EaseSource::Build(ts, eo));
+         return Ptr(std::move(src));
        }},
   };
+}
+
+StatusOr<std::vector<Named>> Factories(const RetrievalTrainOptions& o) {
+  std::vector<Named> all = AllFactories(o), out;
+  for (const std::string& name : o.sources) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const Named& n) { return n.name == name; });
+    if (it == all.end())
+      return absl::InvalidArgumentError(Cat("unknown retrieval source '", name, "'; known: ",
+                                            fmt::format("{}", fmt::join(KnownSources(), ", "))));
+    out.push_back(*it);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("retrieval.sources is empty: name at least one source");
+  return out;
 }
 
 size_t QuotaOf(const RetrievalTrainOptions& o, std::string_view name) {
@@ -64,60 +98,69 @@ size_t QuotaOf(const RetrievalTrainOptions& o, std::string_view name) {
   return it == o.quotas.end() ? 100 : it->second;
 }
 
-// Metrics of one source alone (its own top 20) over the split's users.
-eval::MetricsSummary EvaluateAlone(const Source& source, const eval::Split& split, const std::vector<UserState>& states,
-                                   int threads) {
-  std::vector<eval::UserMetrics> m(states.size());
-  std::vector<std::vector<ItemIdx>> tops(states.size());
-  ParallelFor(states.size(), threads, [&](size_t begin, size_t end, int) {
-    std::vector<Candidate> top;
-    for (size_t u = begin; u < end; ++u) {
-      source.Retrieve(states[u], {.k = 20, .now = split.cutoff}, &top);
-      for (const Candidate& c : top) tops[u].push_back(ItemIdx{c.item});
-      m[u] = eval::ScoreList(tops[u], split.users[u].truth);
-    }
-  }, 16);
-  eval::MetricsAccumulator acc;
-  for (size_t u = 0; u < states.size(); ++u) acc.Add(0, m[u], tops[u]);
-  acc.SetCatalogSize(0, split.catalog.size());
-  return acc.Overall();
-}
+// One validation carve-out: its split, what it trains on, its users' request-time states.
+struct Window {
+  eval::Split split;
+  TrainingSet ts;
+  std::vector<UserState> states;
+};
+
+// Candidate sets of every window's users, pooled, with each one's ground truth.
+struct Pool {
+  std::vector<CandidateSet> sets;
+  std::vector<const std::vector<ItemIdx>*> truths;
+  size_t catalog = 0;
+};
 
 double Objective(const eval::MetricsSummary& s) { return 0.5 * (s.ndcg10.mean + s.recall20.mean); }
 
-// Coordinate ascent on fusion weights over precomputed candidate sets (standardized once), so
-// each trial only re-sums scores: thousands of trials cost seconds.
-std::vector<double> TuneWeights(const retrieval::Merger& merger, const std::vector<CandidateSet>& sets,
-                                const eval::Split& split, int threads, eval::MetricsSummary* best_summary) {
-  const size_t n = merger.slots().size();
-  std::vector<CandidateSet> z = sets;
-  for (CandidateSet& c : z) retrieval::StandardizeColumns(&c);
-  auto evaluate = [&](const std::vector<double>& w) {
-    std::vector<eval::UserMetrics> m(z.size());
-    std::vector<std::vector<ItemIdx>> tops(z.size());
-    ParallelFor(z.size(), threads, [&](size_t begin, size_t end, int) {
-      std::vector<Candidate> scored;
+// Metrics of one source alone (its own top 20) over every window's users; `make` fits the
+// source on each window's training set. Fails when the source cannot be fitted.
+StatusOr<eval::MetricsSummary> EvaluateAlone(const SourceFactory& make, const Choices& choices,
+                                             const std::vector<Window>& windows, int threads) {
+  eval::MetricsAccumulator acc;
+  for (size_t w = 0; w < windows.size(); ++w) {
+    const Window& win = windows[w];
+    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const Source> source, make(win.ts, choices));
+    std::vector<eval::UserMetrics> m(win.states.size());
+    std::vector<std::vector<ItemIdx>> tops(win.states.size());
+    ParallelFor(win.states.size(), threads, [&](size_t begin, size_t end, int) {
+      std::vector<Candidate> top;
       for (size_t u = begin; u < end; ++u) {
-        const CandidateSet& c = z[u];
-        scored.resize(c.items.size());
-        for (size_t j = 0; j < c.items.size(); ++j) {
-          double f = 0;
-          for (size_t s = 0; s < n; ++s) f += w[s] * c.Score(j, s);
-          scored[j] = {c.items[j], static_cast<float>(f)};
-        }
-        const size_t k = std::min<size_t>(20, scored.size());
-        std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), [](const Candidate& a, const Candidate& b) {
-          return a.score != b.score ? a.score > b.score : a.item < b.item;
-        });
-        for (size_t j = 0; j < k; ++j) tops[u].push_back(ItemIdx{scored[j].item});
-        m[u] = eval::ScoreList(tops[u], split.users[u].truth);
+        source->Retrieve(win.states[u], {.k = 20, .now = win.split.cutoff}, &top);
+        for (const Candidate& c : top) tops[u].push_back(ItemIdx{c.item});
+        m[u] = eval::ScoreList(tops[u], win.split.users[u].truth);
       }
     }, 16);
-    eval::MetricsAccumulator acc;
-    for (size_t u = 0; u < z.size(); ++u) acc.Add(0, m[u], tops[u]);
-    acc.SetCatalogSize(0, split.catalog.size());
-    return acc.Overall();
-  };
+    for (size_t u = 0; u < win.states.size(); ++u) acc.Add(static_cast<int>(w), m[u], tops[u]);
+    acc.SetCatalogSize(static_cast<int>(w), win.split.catalog.size());
+  }
+  return acc.Overall();
+}
+
+eval::MetricsSummary EvaluateFusion(const retrieval::Merger& merger, const Pool& pool, const std::vector<double>& w,
+                                    int threads) {
+  std::vector<eval::UserMetrics> m(pool.sets.size());
+  std::vector<std::vector<ItemIdx>> tops(pool.sets.size());
+  ParallelFor(pool.sets.size(), threads, [&](size_t begin, size_t end, int) {
+    for (size_t u = begin; u < end; ++u) {
+      std::vector<Candidate> top = merger.Fuse(pool.sets[u], 20, w);
+      for (const Candidate& c : top) tops[u].push_back(ItemIdx{c.item});
+      m[u] = eval::ScoreList(tops[u], *pool.truths[u]);
+    }
+  }, 16);
+  eval::MetricsAccumulator acc;
+  for (size_t u = 0; u < pool.sets.size(); ++u) acc.Add(0, m[u], tops[u]);
+  acc.SetCatalogSize(0, pool.catalog);
+  return acc.Overall();
+}
+
+// Coordinate ascent on fusion weights over the pooled validation candidate sets, maximizing
+// the validation objective directly; each trial only re-sums scores.
+std::vector<double> TuneWeights(const retrieval::Merger& merger, const Pool& pool, int threads,
+                                eval::MetricsSummary* best_summary) {
+  const size_t n = merger.slots().size();
+  auto evaluate = [&](const std::vector<double>& w) { return EvaluateFusion(merger, pool, w, threads); };
   static constexpr double kGrid[] = {0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5};
   std::vector<double> w(n, 1.0);
   eval::MetricsSummary best = evaluate(w);
@@ -143,9 +186,65 @@ std::vector<double> TuneWeights(const retrieval::Merger& merger, const std::vect
   return w;
 }
 
+// Fusion weights by logistic regression over every validation candidate: features are the
+// standardized source scores, the label says whether the candidate is in the user's ground
+// truth. Each user's positives and negatives weigh 1 in total each, so heavy users do not
+// dominate; L2 keeps weights finite when a source separates perfectly.
+std::vector<double> FitFusionLogistic(const Pool& pool, size_t n, double l2) {
+  const auto d = static_cast<Eigen::Index>(n + 1);  // + intercept
+  std::vector<CandidateSet> z = pool.sets;
+  for (CandidateSet& c : z) retrieval::StandardizeColumns(&c);
+  Eigen::VectorXd w = Eigen::VectorXd::Zero(d);
+  for (int iter = 0; iter < 25; ++iter) {
+    Eigen::VectorXd grad = Eigen::VectorXd::Zero(d);
+    Eigen::MatrixXd hess = Eigen::MatrixXd::Zero(d, d);
+    Eigen::VectorXd x(d);
+    for (size_t u = 0; u < z.size(); ++u) {
+      const auto& truth = *pool.truths[u];
+      const CandidateSet& c = z[u];
+      size_t pos = 0;
+      for (uint32_t item : c.items) pos += std::binary_search(truth.begin(), truth.end(), ItemIdx{item});
+      if (pos == 0 || pos == c.items.size()) continue;
+      const double wp = 1.0 / static_cast<double>(pos), wn = 1.0 / static_cast<double>(c.items.size() - pos);
+      for (size_t j = 0; j < c.items.size(); ++j) {
+        const bool y = std::binary_search(truth.begin(), truth.end(), ItemIdx{c.items[j]});
+        for (size_t s = 0; s < n; ++s) x[static_cast<Eigen::Index>(s)] = c.Score(j, s);
+        x[d - 1] = 1.0;
+        const double p = 1.0 / (1.0 + std::exp(-w.dot(x))), sw = y ? wp : wn;
+        grad += sw * (p - (y ? 1.0 : 0.0)) * x;
+        hess += sw * p * (1 - p) * x * x.transpose();
+      }
+    }
+    for (Eigen::Index s = 0; s + 1 < d; ++s) {
+      grad[s] += l2 * w[s];
+      hess(s, s) += l2;
+    }
+    hess += 1e-9 * Eigen::MatrixXd::Identity(d, d);
+    Eigen::VectorXd step = hess.ldlt().solve(grad);
+    w -= step;
+    if (step.cwiseAbs().maxCoeff() < 1e-6) break;
+  }
+  return std::vector<double>(w.data(), w.data() + n);  // the intercept does not change a ranking
+}
+
+StatusOr<uint64_t> CountBefore(const store::EventStore& store, Timestamp cutoff) {
+  uint64_t n = 0;
+  FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), cutoff, [&](const store::StoredEvent&) {
+    ++n;
+    return true;
+  }));
+  return n;
+}
+
 std::string Fmt(double v) { return fmt::format("{:.3g}", v); }
 
 }  // namespace
+
+std::vector<std::string> KnownSources() {
+  std::vector<std::string> out;
+  for (const Named& n : AllFactories({})) out.push_back(n.name);
+  return out;
+}
 
 StatusOr<std::vector<UserState>> SplitUserStates(const store::EventStore& store, const EventsConfig& events,
                                                  const retrieval::TrainingSetOptions& data, const eval::Split& split) {
@@ -163,53 +262,144 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
                                           const RetrievalTrainOptions& options) {
   const auto start = Clock::now();
   const int threads = options.threads > 0 ? options.threads : HardwareThreads();
-  const std::vector<Named> factories = Factories(options);
+  FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(options));
+  auto over_budget = [&] {
+    return std::chrono::duration<double>(Clock::now() - start).count() > options.time_budget_seconds;
+  };
+  auto has = [&](std::string_view name) {
+    return std::any_of(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; });
+  };
   Choices choices;
   TrainedRetrieval out;
   out.cutoff = cutoff;
   out.max_candidates = options.max_candidates;
   out.data = options.data;
-  std::vector<double> weights(factories.size(), 1.0);
+  std::map<std::string, double> weight_of;  // tuned fusion weights; 1 when not tuned
 
-  StatusOr<eval::Split> val = absl::FailedPreconditionError("tuning is off");
-  if (options.tune) val = eval::ValidationSplit(store, events, cutoff, options.validation_fraction);
-  if (options.tune && !val.ok())
-    spdlog::warn("retrieval: no validation split ({}); using the shipped defaults", MessageOf(val.status()));
-  if (val.ok() && val->users.empty())
-    spdlog::warn("retrieval: the validation split has no test users; using the shipped defaults");
-  if (val.ok() && !val->users.empty()) {
-    FUNNEL_ASSIGN_OR_RETURN(TrainingSet vts, retrieval::BuildTrainingSet(store, events, val->cutoff, options.data));
-    FUNNEL_ASSIGN_OR_RETURN(std::vector<UserState> states, SplitUserStates(store, events, options.data, *val));
-    out.validation_users = states.size();
+  // Validation carve-outs: the last `validation_fraction` of the training events, then the
+  // same amount before it, and so on: several windows pool enough users for stable choices.
+  std::vector<Window> windows;
+  if (options.tune) {
+    StatusOr<uint64_t> total = CountBefore(store, cutoff);
+    Timestamp end = cutoff;
+    for (int w = 0; total.ok() && w < options.validation_windows; ++w) {
+      const double remaining = 1.0 - w * options.validation_fraction;
+      if (remaining - options.validation_fraction < 0.3) break;  // keep most of the data for training
+      StatusOr<eval::Split> split = eval::ValidationSplit(store, events, end, options.validation_fraction / remaining);
+      if (!split.ok()) {
+        if (w == 0) spdlog::warn("retrieval: no validation split ({}); using the shipped defaults", MessageOf(split.status()));
+        break;
+      }
+      end = split->cutoff;
+      if (split->users.empty()) continue;
+      Window win;
+      FUNNEL_ASSIGN_OR_RETURN(win.ts, retrieval::BuildTrainingSet(store, events, split->cutoff, options.data));
+      FUNNEL_ASSIGN_OR_RETURN(win.states, SplitUserStates(store, events, options.data, *split));
+      win.split = std::move(*split);
+      out.validation_users += win.states.size();
+      windows.push_back(std::move(win));
+    }
+    if (windows.empty() && total.ok()) spdlog::warn("retrieval: no validation users; using the shipped defaults");
+  }
+  if (!windows.empty()) {
+    // Each tunable source's parameters, by its own pooled validation quality; the grid stops
+    // early when the time budget runs out (the best so far, or the default, stays).
+    auto factory = [&](std::string_view name) {
+      return std::find_if(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; })->make;
+    };
+    auto pick = [&](std::string_view what, const std::vector<Choices>& grid) {
+      double best = -1;
+      Choices chosen = choices;
+      for (const Choices& c : grid) {
+        if (best >= 0 && over_budget()) {
+          spdlog::warn("retrieval: time budget spent; {} tuning stops early", what);
+          break;
+        }
+        StatusOr<eval::MetricsSummary> got = EvaluateAlone(factory(what), c, windows, threads);
+        if (!got.ok()) {
+          spdlog::warn("retrieval: {}: {}", what, MessageOf(got.status()));
+          return;
+        }
+        spdlog::debug("retrieval: {} candidate scores {:.4f}", what, Objective(*got));
+        if (Objective(*got) > best) {
+          best = Objective(*got);
+          chosen = c;
+        }
+      }
+      choices = chosen;
+    };
+    auto grid_of = [&](const std::vector<double>& values, double Choices::*field) {
+      std::vector<Choices> grid;
+      for (double v : values) {
+        Choices c = choices;
+        c.*field = v;
+        grid.push_back(c);
+      }
+      return grid;
+    };
+    if (has("trending")) pick("trending", grid_of(options.trending_half_life_fractions, &Choices::trending_fraction));
+    if (has("ease")) pick("ease", grid_of(options.ease_lambdas, &Choices::ease_lambda));
+    if (has("ials")) {
+      std::vector<Choices> grid;
+      for (double a : options.ials_alphas)
+        for (double r : options.ials_regularizations) {
+          Choices c = choices;
+          c.ials_alpha = a;
+          c.ials_regularization = r;
+          grid.push_back(c);
+        }
+      pick("ials", grid);
+    }
 
-    // The trending horizon, by the source's own validation quality.
-    double best = -1;
-    for (double f : options.trending_half_life_fractions) {
-      auto src = Trending(vts, f);
-      double got = Objective(EvaluateAlone(*src, *val, states, threads));
-      spdlog::debug("retrieval: trending half-life {:.3g} of the period: {:.4f}", f, got);
-      if (got > best) {
-        best = got;
-        choices.trending_fraction = f;
+    // Every window's sources with the choices made, their candidates, pooled.
+    Pool pool;
+    pool.catalog = windows.front().split.catalog.size();
+    std::vector<std::string> fused_names;
+    std::unique_ptr<retrieval::Merger> merger;
+    for (size_t w = 0; w < windows.size(); ++w) {
+      std::vector<SourceSlot> slots;
+      std::vector<std::string> names;
+      for (const Named& f : factories) {
+        StatusOr<std::shared_ptr<const Source>> src = f.make(windows[w].ts, choices);
+        if (!src.ok()) continue;  // warned above, or fails again on the full data below
+        slots.push_back({*src, QuotaOf(options, f.name), 1.0});
+        names.push_back(f.name);
+      }
+      if (w == 0) fused_names = names;
+      if (names != fused_names) continue;  // a source fits on one window only: keep windows alike
+      merger = std::make_unique<retrieval::Merger>(slots, options.max_candidates);
+      const Window& win = windows[w];
+      std::vector<CandidateSet> sets(win.states.size());
+      ParallelFor(win.states.size(), threads, [&](size_t begin, size_t end, int) {
+        for (size_t u = begin; u < end; ++u) sets[u] = merger->Candidates(win.states[u], win.split.cutoff);
+      }, 8);
+      for (size_t u = 0; u < sets.size(); ++u) {
+        pool.sets.push_back(std::move(sets[u]));
+        pool.truths.push_back(&win.split.users[u].truth);
       }
     }
-
-    std::vector<SourceSlot> slots;
     for (const Named& f : factories) {
-      auto src = f.make(vts, choices);
-      std::string params = f.name == "trending" ? Cat("half-life ", Fmt(choices.trending_fraction * PeriodDays(vts)), " d") : "";
-      out.validation.push_back({f.name, params, EvaluateAlone(*src, *val, states, threads)});
-      slots.push_back({src, QuotaOf(options, f.name), 1.0});
+      if (std::find(fused_names.begin(), fused_names.end(), f.name) == fused_names.end()) continue;
+      std::string params;
+      if (f.name == "trending") params = Cat("half-life ", Fmt(choices.trending_fraction * PeriodDays(windows[0].ts)), " d");
+      if (f.name == "ease") params = Cat("lambda ", Fmt(choices.ease_lambda));
+      if (f.name == "ials") params = Cat("alpha ", Fmt(choices.ials_alpha), ", regularization ", Fmt(choices.ials_regularization));
+      StatusOr<eval::MetricsSummary> alone = EvaluateAlone(f.make, choices, windows, threads);
+      if (alone.ok()) out.validation.push_back({f.name, params, *alone});
     }
-    retrieval::Merger merger(slots, options.max_candidates);
-    std::vector<CandidateSet> sets(states.size());
-    ParallelFor(states.size(), threads, [&](size_t begin, size_t end, int) {
-      for (size_t u = begin; u < end; ++u) sets[u] = merger.Candidates(states[u], val->cutoff);
-    }, 8);
     eval::MetricsSummary fused;
-    weights = TuneWeights(merger, sets, *val, threads, &fused);
+    std::vector<double> tuned;
+    if (options.fusion == "logistic") {
+      tuned = FitFusionLogistic(pool, fused_names.size(), options.fusion_l2);
+      fused = EvaluateFusion(*merger, pool, tuned, threads);
+    } else {
+      tuned = TuneWeights(*merger, pool, threads, &fused);
+    }
     std::string w;
-    for (size_t s = 0; s < weights.size(); ++s) w += Cat(s ? " " : "", factories[s].name, "=", Fmt(weights[s]));
+    for (size_t s = 0; s < tuned.size(); ++s) {
+      w += Cat(s ? " " : "", fused_names[s], "=", Fmt(tuned[s]));
+      weight_of[fused_names[s]] = tuned[s];
+    }
     out.validation.push_back({"fusion", w, fused});
   }
 
@@ -217,8 +407,16 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   out.num_users = ts.num_users;
   out.num_items = ts.num_items;
   out.training_events = ts.events;
-  for (size_t s = 0; s < factories.size(); ++s)
-    out.slots.push_back({factories[s].make(ts, choices), QuotaOf(options, factories[s].name), weights[s]});
+  for (const Named& f : factories) {
+    StatusOr<std::shared_ptr<const Source>> src = f.make(ts, choices);
+    if (!src.ok()) {
+      spdlog::warn("retrieval: source {} skipped: {}", f.name, MessageOf(src.status()));
+      continue;
+    }
+    auto w = weight_of.find(f.name);
+    out.slots.push_back({*src, QuotaOf(options, f.name), w == weight_of.end() ? 1.0 : w->second});
+  }
+  if (out.slots.empty()) return absl::FailedPreconditionError("retrieval: no source could be trained");
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return out;
 }

@@ -22,6 +22,7 @@
 #include "funnel/core/time.h"
 #include "funnel/eval/metrics.h"
 #include "funnel/eval/protocol.h"
+#include "funnel/retrieval/cf_sources.h"
 #include "funnel/retrieval/covisit.h"
 #include "funnel/retrieval/fresh.h"
 #include "funnel/retrieval/merger.h"
@@ -32,17 +33,30 @@
 namespace funnel::training {
 
 struct RetrievalTrainOptions {
+  // The sources to train, by name (popular, trending, fresh, covisit, ials, ease).
+  std::vector<std::string> sources = {"popular", "trending", "fresh", "covisit", "ials", "ease"};
   retrieval::TrainingSetOptions data;
   // Recent popularity: decayed counts with a half-life chosen on validation among these
   // fractions of the training period's length ("what is popular now").
   std::vector<double> trending_half_life_fractions = {0.002, 0.005, 0.01, 0.02, 0.04, 0.08};
   retrieval::FreshOptions fresh;
   retrieval::CovisitOptions covisit;
+  retrieval::IalsOptions ials;
+  std::vector<double> ials_regularizations = {0.5, 2, 8};  // tried on validation (x alpha grid)
+  std::vector<double> ials_alphas = {2, 10};
+  retrieval::EaseOptions ease = {.lambda = 300, .max_items = 12000};
+  std::vector<double> ease_lambdas = {50, 150, 400, 1000, 2500};  // tried on validation
+  retrieval::AnnOptions ann;
   // Candidates each source contributes, and the cap on the union.
   std::map<std::string, size_t, std::less<>> quotas = {
       {"popular", 100}, {"trending", 200}, {"fresh", 50}, {"covisit", 200}, {"ials", 200}, {"ease", 200}};
   size_t max_candidates = 1000;
+  // How fusion weights are chosen on validation: "logistic" (a regression over every candidate)
+  // or "search" (coordinate ascent on NDCG@10 + Recall@20).
+  std::string fusion = "search";
+  double fusion_l2 = 1.0;
   double validation_fraction = 0.1;
+  int validation_windows = 3;   // carve-outs, each `validation_fraction` of the training events
   bool tune = true;             // false: shipped defaults, no validation split
   double time_budget_seconds = 600;
   int threads = 0;              // 0: every core
@@ -66,6 +80,9 @@ struct TrainedRetrieval {
   size_t validation_users = 0;
   double seconds = 0;
 };
+
+// The known source names, for messages.
+std::vector<std::string> KnownSources();
 
 StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const EventsConfig& events,
                                           Timestamp cutoff, const RetrievalTrainOptions& options);
