@@ -3,7 +3,8 @@
 // throughput; OnlineFeatures::Compute latency for 1 user x 200 items; memory per million users.
 //
 //   build/bench/feature_fold_bench [--users 5000] [--items 20000] [--days 30] [--seed 7]
-//                                  [--data DIR] [--online-events 300000] [--repeat 3] [--no-redis]
+//                                  [--data DIR] [--online-events 300000] [--repeat 3]
+//                                  [--backends memory,rocksdb,redis] [--no-redis]
 //
 // Without --data it generates a platform with the project's generator into a temp dir and
 // imports it into a temp event store (not timed); with --data it reads DIR/events.
@@ -16,6 +17,7 @@
 //     store's Append is shown beside it. redis runs on a real redis-server on a loopback port.
 //  4. Compute: OnlineFeatures::Compute for 1 random user x 200 random items after the 10,000
 //     batch run, median and p99 (memory and rocksdb answer from memory, redis reads through).
+#include <malloc.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -52,6 +55,7 @@ struct Args {
   size_t online_events = 300000;
   int repeat = 3;
   bool redis = true;
+  std::vector<std::string> backends = {"memory", "rocksdb", "redis"};
 };
 
 [[noreturn]] void Die(const Status& s, const char* what) {
@@ -130,10 +134,17 @@ Loaded Load(const store::EventStore& store, size_t head_events) {
   return out;
 }
 
+// Entity records a fold hands out, by kind (the key's first byte: docs/formats/online-features.md).
+struct RecordCounts {
+  std::map<char, std::pair<uint64_t, uint64_t>> by_kind;  // kind -> (records, key + value bytes)
+};
+
 void FoldThroughput(const store::EventStore& store, const Loaded& data, int repeat) {
   std::vector<double> cpu, wall;
   size_t state_bytes = 0, rss_delta = 0, fold_rss_before = 0;
+  RecordCounts records;
   for (int r = 0; r < repeat; ++r) {
+    malloc_trim(0);  // so the fold's pages show in RSS instead of reusing freed heap
     const size_t rss0 = RssBytes();
     auto fold = Check(features::FeatureFold::Create(features::DefaultFeatureSpecs(), &store), "creating the fold");
     const double c0 = ThreadCpuSeconds();
@@ -147,6 +158,11 @@ void FoldThroughput(const store::EventStore& store, const Loaded& data, int repe
       state_bytes = fold->StateBytes();
       fold_rss_before = rss0;
       rss_delta = RssBytes() - rss0;
+      fold->DrainChanges([&](std::string_view key, std::string_view value) {
+        auto& [n, bytes] = records.by_kind[key.empty() ? '?' : key[0]];
+        ++n;
+        bytes += key.size() + value.size();
+      });
     }
   }
   const double n = static_cast<double>(data.stored.size());
@@ -165,6 +181,17 @@ void FoldThroughput(const store::EventStore& store, const Loaded& data, int repe
   std::printf("| extrapolated per million users | %.2f GiB |\n", state_bytes / users * 1e6 / 1073741824.0);
   std::printf("| RSS delta of create + fold | %.1f MiB (%.0f B per user; RSS before %.0f MiB) |\n",
               rss_delta / 1048576.0, rss_delta / users, fold_rss_before / 1048576.0);
+  uint64_t user_owned = 0;
+  for (const auto& [kind, nb] : records.by_kind) {
+    const char* name = kind == 'u' ? "user" : kind == 'i' ? "item" : kind == 'c' ? "user x category"
+                     : kind == 'r' ? "user x creator" : kind == 'g' ? "global" : "other";
+    std::printf("| %s records (persisted form) | %llu, %.1f MiB, %.0f B each |\n", name,
+                static_cast<unsigned long long>(nb.first), nb.second / 1048576.0,
+                static_cast<double>(nb.second) / std::max<uint64_t>(1, nb.first));
+    if (kind == 'u' || kind == 'c' || kind == 'r') user_owned += nb.second;
+  }
+  std::printf("| persisted bytes per user (user + user x category + user x creator records) | %.0f B (%.2f GiB per million users) |\n",
+              user_owned / users, user_owned / users * 1e6 / 1073741824.0);
 }
 
 struct OnlineRun {
@@ -208,17 +235,19 @@ void ComputeLatency(const features::OnlineFeatures& online, const Loaded& data, 
   std::mt19937_64 rng(11);
   const Timestamp t = data.head.back().ts;
   std::vector<std::string> items(200);
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
   for (int q = 0; q < requests; ++q) {
     const std::string& user = data.head[rng() % data.head.size()].user;
     for (auto& it : items) it = data.items[rng() % data.items.size()].item;
+    const double c0 = ThreadCpuSeconds();
     const auto w0 = Clock::now();
     auto m = online.Compute(user, items, t);
     ms.push_back(Seconds(w0, Clock::now()) * 1e3);
+    cpu_ms.push_back((ThreadCpuSeconds() - c0) * 1e3);
     if (!m.ok()) Die(m.status(), "computing features");
   }
-  std::printf("| %s | %d | %.3f | %.3f | %.3f |\n", label, requests, Median(ms), Quantile(ms, 0.99),
-              *std::max_element(ms.begin(), ms.end()));
+  std::printf("| %s | %d | %.3f | %.3f | %.3f | %.3f / %.3f |\n", label, requests, Median(ms), Quantile(ms, 0.99),
+              *std::max_element(ms.begin(), ms.end()), Median(cpu_ms), Quantile(cpu_ms, 0.99));
 }
 
 int Main(int argc, char** argv) {
@@ -237,6 +266,15 @@ int Main(int argc, char** argv) {
     else if (k == "--online-events") a.online_events = std::stoull(next());
     else if (k == "--repeat") a.repeat = std::max(1, std::stoi(next()));
     else if (k == "--no-redis") a.redis = false;
+    else if (k == "--backends") {
+      a.backends.clear();
+      std::string list = next();
+      for (size_t p = 0; p <= list.size();) {
+        size_t comma = std::min(list.find(',', p), list.size());
+        if (comma > p) a.backends.push_back(list.substr(p, comma - p));
+        p = comma + 1;
+      }
+    }
     else Die(absl::InvalidArgumentError(Cat("unknown argument ", k)), "arguments");
   }
 
@@ -268,7 +306,7 @@ int Main(int argc, char** argv) {
   FoldThroughput(*source, data, a.repeat);
 
   std::unique_ptr<testing::RedisServer> redis;
-  if (a.redis) {
+  if (a.redis && std::find(a.backends.begin(), a.backends.end(), "redis") != a.backends.end()) {
     auto r = testing::RedisServer::Start();
     if (r.ok()) redis = std::move(*r);
     else std::printf("\n(redis skipped: %s)\n", std::string(MessageOf(r.status())).c_str());
@@ -285,8 +323,9 @@ int Main(int argc, char** argv) {
   };
   std::vector<Kept> kept;
   int run_id = 0;
-  for (const char* backend : {"memory", "rocksdb", "redis"}) {
-    if (std::string_view(backend) == "redis" && !redis) continue;
+  for (const std::string& name : a.backends) {
+    const char* backend = name.c_str();
+    if (name == "redis" && !redis) continue;
     for (size_t batch : {size_t{1000}, size_t{10000}}) {
       const std::string dir = Cat(tmp, "/run", run_id++);
       store::KvOptions o{.backend = backend, .path = dir + "/online"};
@@ -307,7 +346,8 @@ int Main(int argc, char** argv) {
   }
 
   std::printf("\n## OnlineFeatures::Compute, 1 user x 200 items (after the 10,000-batch run)\n");
-  std::printf("| backend | requests | median ms | p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: |\n");
+  std::printf("| backend | requests | median ms | p99 ms | max ms | client CPU median / p99 ms |\n"
+              "| --- | ---: | ---: | ---: | ---: | ---: |\n");
   for (const Kept& k : kept) {
     const char* how = k.label == "redis" ? "redis (read-through)" : k.label == "rocksdb" ? "rocksdb (from memory)" : "memory";
     ComputeLatency(*k.online, data, how, k.label == "redis" ? 1000 : 2000);
