@@ -7,8 +7,8 @@
 
 namespace funnel::retrieval {
 
-Merger::Merger(std::vector<SourceSlot> slots, size_t max_candidates)
-    : slots_(std::move(slots)), max_candidates_(max_candidates) {
+Merger::Merger(std::vector<SourceSlot> slots, size_t max_candidates, FusionOptions fusion)
+    : slots_(std::move(slots)), max_candidates_(max_candidates), fusion_(fusion) {
   FUNNEL_CHECK(slots_.size() <= 32);  // found_by is a 32-bit mask
 }
 
@@ -67,9 +67,31 @@ void StandardizeColumns(CandidateSet* c) {
   }
 }
 
+void RankColumns(CandidateSet* c, double k0) {
+  const size_t n = c->items.size();
+  std::vector<uint32_t> order(n);
+  for (size_t s = 0; s < c->sources; ++s) {
+    for (uint32_t j = 0; j < n; ++j) order[j] = j;
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return c->Score(a, s) > c->Score(b, s); });
+    std::vector<float> v(n);
+    for (size_t r = 0; r < n; ++r) {
+      // Equal scores share the best rank among them, so a source that knows nothing ranks all alike.
+      size_t rank = r;
+      while (rank > 0 && c->Score(order[rank - 1], s) == c->Score(order[r], s)) --rank;
+      v[order[r]] = static_cast<float>(1.0 / (k0 + static_cast<double>(rank)));
+    }
+    for (size_t j = 0; j < n; ++j) c->scores[j * c->sources + s] = v[j];
+  }
+}
+
+void NormalizeColumns(CandidateSet* c, const FusionOptions& options) {
+  if (options.normalization == FusionOptions::kRank) RankColumns(c, options.rank_offset);
+  StandardizeColumns(c);
+}
+
 std::vector<Candidate> Merger::Fuse(const CandidateSet& c, size_t k, std::span<const double> weights) const {
   CandidateSet z = c;
-  StandardizeColumns(&z);
+  NormalizeColumns(&z, fusion_);
   std::vector<Candidate> out(z.items.size());
   for (size_t j = 0; j < z.items.size(); ++j) {
     double f = 0;

@@ -18,7 +18,7 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
     spdlog::info("eval: fold {}: training on {} events before {}", split.fold, split.train_events,
                  FormatUtc(split.cutoff));
     FUNNEL_ASSIGN_OR_RETURN(TrainedRetrieval model, TrainRetrieval(store, events, split.cutoff, options));
-    retrieval::Merger merger(model.slots, model.max_candidates);
+    retrieval::Merger merger(model.slots, model.max_candidates, model.fusion);
     if (report.rows.empty()) {
       report.rows = merger.SourceNames();
       report.rows.push_back("candidates");

@@ -50,9 +50,11 @@ std::string ManifestJson(const ModelManifest& m) {
   std::string s = fmt::format(
       R"({{"format":"{}","format_version":{},"version":{},"cutoff_us":{},"cutoff":{},"training_events":{},)"
       R"("num_users":{},"num_items":{},"max_candidates":{},"train_seconds":{:.3f},"validation_users":{},)"
+      R"("fusion":{{"normalization":{},"rank_offset":{}}},)"
       R"("data":{{"low_rating":{},"max_watch_ratio":{},"half_life_days":{},"recent_items":{}}},"sources":[)",
       kManifestFormat, kManifestVersion, JsonString(m.version), m.cutoff.micros(), JsonString(FormatUtc(m.cutoff)),
       m.training_events, m.num_users, m.num_items, m.max_candidates, m.train_seconds, m.validation_users,
+      JsonString(m.fusion.normalization == retrieval::FusionOptions::kRank ? "rank" : "score"), m.fusion.rank_offset,
       m.data.low_rating, m.data.max_watch_ratio, m.data.half_life_days, m.data.recent_items);
   for (size_t i = 0; i < m.sources.size(); ++i)
     s += fmt::format(R"({}{{"name":{},"quota":{},"weight":{}}})", i ? "," : "", JsonString(m.sources[i].name),
@@ -119,6 +121,11 @@ StatusOr<ModelManifest> ParseManifest(const std::string& path) {
   FUNNEL_RETURN_IF_ERROR(need(root["train_seconds"].get(m.train_seconds)));
   FUNNEL_RETURN_IF_ERROR(need(root["validation_users"].get(u64)));
   m.validation_users = u64;
+  simdjson::dom::element fusion = root["fusion"];
+  FUNNEL_RETURN_IF_ERROR(need(fusion["normalization"].get(sv)));
+  if (sv != "rank" && sv != "score") return bad(Cat("unknown fusion normalization '", sv, "'"));
+  m.fusion.normalization = sv == "rank" ? retrieval::FusionOptions::kRank : retrieval::FusionOptions::kScore;
+  FUNNEL_RETURN_IF_ERROR(need(fusion["rank_offset"].get(m.fusion.rank_offset)));
   simdjson::dom::element data = root["data"];
   FUNNEL_RETURN_IF_ERROR(need(data["low_rating"].get(m.data.low_rating)));
   FUNNEL_RETURN_IF_ERROR(need(data["max_watch_ratio"].get(m.data.max_watch_ratio)));
@@ -215,6 +222,7 @@ StatusOr<std::string> ModelRegistry::Register(const TrainedRetrieval& trained, c
   m.num_users = trained.num_users;
   m.num_items = trained.num_items;
   m.max_candidates = trained.max_candidates;
+  m.fusion = trained.fusion;
   m.data = trained.data;
   m.validation = trained.validation;
   m.validation_users = trained.validation_users;
@@ -265,7 +273,8 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
     FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const retrieval::Source> src, retrieval::LoadSource(s.name, dir));
     slots.push_back({std::move(src), s.quota, s.weight});
   }
-  model->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), model->manifest_.max_candidates);
+  model->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), model->manifest_.max_candidates,
+                                                       model->manifest_.fusion);
   return std::shared_ptr<const RetrievalModel>(std::move(model));
 }
 

@@ -138,14 +138,25 @@ StatusOr<eval::MetricsSummary> EvaluateAlone(const SourceFactory& make, const Ch
   return acc.Overall();
 }
 
-eval::MetricsSummary EvaluateFusion(const retrieval::Merger& merger, const Pool& pool, const std::vector<double>& w,
-                                    int threads) {
+// Fused top 20 of each pooled (already normalized) candidate set under weights `w`.
+eval::MetricsSummary EvaluateFusion(const Pool& pool, const std::vector<double>& w, int threads) {
   std::vector<eval::UserMetrics> m(pool.sets.size());
   std::vector<std::vector<ItemIdx>> tops(pool.sets.size());
   ParallelFor(pool.sets.size(), threads, [&](size_t begin, size_t end, int) {
+    std::vector<Candidate> scored;
     for (size_t u = begin; u < end; ++u) {
-      std::vector<Candidate> top = merger.Fuse(pool.sets[u], 20, w);
-      for (const Candidate& c : top) tops[u].push_back(ItemIdx{c.item});
+      const CandidateSet& c = pool.sets[u];
+      scored.resize(c.items.size());
+      for (size_t j = 0; j < c.items.size(); ++j) {
+        double f = 0;
+        for (size_t s = 0; s < c.sources; ++s) f += w[s] * c.Score(j, s);
+        scored[j] = {c.items[j], static_cast<float>(f)};
+      }
+      const size_t k = std::min<size_t>(20, scored.size());
+      std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), [](const Candidate& x, const Candidate& y) {
+        return x.score != y.score ? x.score > y.score : x.item < y.item;
+      });
+      for (size_t j = 0; j < k; ++j) tops[u].push_back(ItemIdx{scored[j].item});
       m[u] = eval::ScoreList(tops[u], *pool.truths[u]);
     }
   }, 16);
@@ -157,10 +168,8 @@ eval::MetricsSummary EvaluateFusion(const retrieval::Merger& merger, const Pool&
 
 // Coordinate ascent on fusion weights over the pooled validation candidate sets, maximizing
 // the validation objective directly; each trial only re-sums scores.
-std::vector<double> TuneWeights(const retrieval::Merger& merger, const Pool& pool, int threads,
-                                eval::MetricsSummary* best_summary) {
-  const size_t n = merger.slots().size();
-  auto evaluate = [&](const std::vector<double>& w) { return EvaluateFusion(merger, pool, w, threads); };
+std::vector<double> TuneWeights(const Pool& pool, size_t n, int threads, eval::MetricsSummary* best_summary) {
+  auto evaluate = [&](const std::vector<double>& w) { return EvaluateFusion(pool, w, threads); };
   static constexpr double kGrid[] = {0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5};
   std::vector<double> w(n, 1.0);
   eval::MetricsSummary best = evaluate(w);
@@ -192,8 +201,7 @@ std::vector<double> TuneWeights(const retrieval::Merger& merger, const Pool& poo
 // dominate; L2 keeps weights finite when a source separates perfectly.
 std::vector<double> FitFusionLogistic(const Pool& pool, size_t n, double l2) {
   const auto d = static_cast<Eigen::Index>(n + 1);  // + intercept
-  std::vector<CandidateSet> z = pool.sets;
-  for (CandidateSet& c : z) retrieval::StandardizeColumns(&c);
+  const std::vector<CandidateSet>& z = pool.sets;
   Eigen::VectorXd w = Eigen::VectorXd::Zero(d);
   for (int iter = 0; iter < 25; ++iter) {
     Eigen::VectorXd grad = Eigen::VectorXd::Zero(d);
@@ -225,6 +233,13 @@ std::vector<double> FitFusionLogistic(const Pool& pool, size_t n, double l2) {
     if (step.cwiseAbs().maxCoeff() < 1e-6) break;
   }
   return std::vector<double>(w.data(), w.data() + n);  // the intercept does not change a ranking
+}
+
+std::vector<retrieval::FusionOptions> FusionGrid(const RetrievalTrainOptions& o) {
+  std::vector<retrieval::FusionOptions> grid;
+  if (o.fusion_normalization == "score") return {{.normalization = retrieval::FusionOptions::kScore}};
+  for (double k0 : o.rank_offsets) grid.push_back({.normalization = retrieval::FusionOptions::kRank, .rank_offset = k0});
+  return grid;
 }
 
 StatusOr<uint64_t> CountBefore(const store::EventStore& store, Timestamp cutoff) {
@@ -274,6 +289,8 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   out.cutoff = cutoff;
   out.max_candidates = options.max_candidates;
   out.data = options.data;
+  out.fusion = FusionGrid(options).front();
+  if (out.fusion.normalization == retrieval::FusionOptions::kRank) out.fusion.rank_offset = options.rank_offset;
   std::map<std::string, double> weight_of;  // tuned fusion weights; 1 when not tuned
 
   // Validation carve-outs: the last `validation_fraction` of the training events, then the
@@ -387,19 +404,36 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
       StatusOr<eval::MetricsSummary> alone = EvaluateAlone(f.make, choices, windows, threads);
       if (alone.ok()) out.validation.push_back({f.name, params, *alone});
     }
+    // The normalization and its rank offset, then the weights, on the pooled candidates.
     eval::MetricsSummary fused;
     std::vector<double> tuned;
-    if (options.fusion == "logistic") {
-      tuned = FitFusionLogistic(pool, fused_names.size(), options.fusion_l2);
-      fused = EvaluateFusion(*merger, pool, tuned, threads);
-    } else {
-      tuned = TuneWeights(*merger, pool, threads, &fused);
+    double best = -1;
+    for (retrieval::FusionOptions fo : FusionGrid(options)) {
+      Pool normalized = pool;
+      for (CandidateSet& c : normalized.sets) retrieval::NormalizeColumns(&c, fo);
+      eval::MetricsSummary got;
+      std::vector<double> w;
+      if (options.fusion == "logistic") {
+        w = FitFusionLogistic(normalized, fused_names.size(), options.fusion_l2);
+        got = EvaluateFusion(normalized, w, threads);
+      } else {
+        w = TuneWeights(normalized, fused_names.size(), threads, &got);
+      }
+      if (Objective(got) > best) {
+        best = Objective(got);
+        fused = got;
+        tuned = w;
+        out.fusion = fo;
+      }
+      if (over_budget()) break;
     }
     std::string w;
     for (size_t s = 0; s < tuned.size(); ++s) {
       w += Cat(s ? " " : "", fused_names[s], "=", Fmt(tuned[s]));
       weight_of[fused_names[s]] = tuned[s];
     }
+    w += out.fusion.normalization == retrieval::FusionOptions::kRank ? Cat("; ranks, offset ", Fmt(out.fusion.rank_offset))
+                                                                      : std::string("; raw scores");
     out.validation.push_back({"fusion", w, fused});
   }
 

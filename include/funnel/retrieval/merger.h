@@ -3,9 +3,13 @@
 // list. Each candidate keeps which sources found it and every source's score: the ranking stage
 // uses them as features; until then the final list is the fusion.
 //
-// Fusion: each source's scores are standardized over the request's candidates (z-scores; a
-// source that scores every candidate alike contributes nothing), then summed with the source's
-// weight. Weights are tuned on a validation carve-out (training/), never on a test window.
+// Fusion: each source's opinion of the request's candidates becomes a reciprocal rank,
+// 1 / (rank_offset + rank) (or, optionally, its raw score), standardized over the candidates
+// (a source that scores every candidate alike contributes nothing), then summed with the
+// source's weight. Ranks make sources with heavy-tailed scores (counts, dot products)
+// comparable; on ml-100k reciprocal ranks beat z-scored raw scores by ~0.02 NDCG@10.
+// Weights and the rank offset are tuned on validation carve-outs (training/), never on a test
+// window.
 //
 //   Merger merger(sources, options);
 //   CandidateSet c = merger.Candidates(user, now);
@@ -38,9 +42,17 @@ struct CandidateSet {
   float Score(size_t candidate, size_t source) const { return scores[candidate * sources + source]; }
 };
 
+struct FusionOptions {
+  enum Normalization { kRank = 0, kScore = 1 };
+  Normalization normalization = kRank;
+  double rank_offset = 50;
+};
+
 class Merger {
  public:
-  Merger(std::vector<SourceSlot> slots, size_t max_candidates = 1000);
+  Merger(std::vector<SourceSlot> slots, size_t max_candidates = 1000, FusionOptions fusion = {});
+  const FusionOptions& fusion() const { return fusion_; }
+  size_t max_candidates() const { return max_candidates_; }
 
   const std::vector<SourceSlot>& slots() const { return slots_; }
   std::vector<std::string> SourceNames() const;
@@ -56,10 +68,15 @@ class Merger {
  private:
   std::vector<SourceSlot> slots_;
   size_t max_candidates_;
+  FusionOptions fusion_;
 };
 
 // Standardizes each source column of a candidate set in place: mean 0, standard deviation 1
 // over the candidates (a constant column becomes 0). Fusion is then a weighted sum.
 void StandardizeColumns(CandidateSet* c);
+// Reciprocal ranks within each column: 1 / (k0 + rank), rank from 0, ties share the best rank.
+void RankColumns(CandidateSet* c, double k0);
+// What Fuse does to a candidate set before weighting: ranks (when asked), then standardization.
+void NormalizeColumns(CandidateSet* c, const FusionOptions& options);
 
 }  // namespace funnel::retrieval

@@ -33,6 +33,7 @@ struct ModelManifest {
   uint64_t training_events = 0;
   uint32_t num_users = 0, num_items = 0;
   size_t max_candidates = 1000;
+  retrieval::FusionOptions fusion;
   retrieval::TrainingSetOptions data;  // how request-time states must weigh events
   struct SourceEntry {
     std::string name;

@@ -55,6 +55,11 @@ struct RetrievalTrainOptions {
   // or "search" (coordinate ascent on NDCG@10 + Recall@20).
   std::string fusion = "search";
   double fusion_l2 = 1.0;
+  // "rank": reciprocal ranks (offset tuned among rank_offsets; rank_offset when not tuned);
+  // "score": the sources' raw scores, standardized.
+  std::string fusion_normalization = "rank";
+  std::vector<double> rank_offsets = {10, 25, 50, 100};
+  double rank_offset = 50;
   double validation_fraction = 0.1;
   int validation_windows = 3;   // carve-outs, each `validation_fraction` of the training events
   bool tune = true;             // false: shipped defaults, no validation split
@@ -73,6 +78,7 @@ struct TrainedRetrieval {
   Timestamp cutoff;
   std::vector<retrieval::SourceSlot> slots;  // fitted on everything before the cutoff, weights tuned
   size_t max_candidates = 1000;
+  retrieval::FusionOptions fusion;
   retrieval::TrainingSetOptions data;  // request-time states must weigh events the same way
   uint32_t num_users = 0, num_items = 0;
   uint64_t training_events = 0;
