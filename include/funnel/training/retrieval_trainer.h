@@ -45,7 +45,7 @@ struct RetrievalTrainOptions {
   std::vector<double> ials_regularizations = {0.5, 2, 8};  // tried on validation (x alpha grid)
   std::vector<double> ials_alphas = {2, 10};
   retrieval::EaseOptions ease = {.lambda = 300, .max_items = 12000};
-  std::vector<double> ease_lambdas = {50, 150, 400, 1000, 2500};  // tried on validation
+  std::vector<double> ease_lambdas = {100, 400, 1600};  // tried on validation
   retrieval::AnnOptions ann;
   // Candidates each source contributes, and the cap on the union.
   std::map<std::string, size_t, std::less<>> quotas = {
@@ -58,10 +58,11 @@ struct RetrievalTrainOptions {
   // "rank": reciprocal ranks (offset tuned among rank_offsets; rank_offset when not tuned);
   // "score": the sources' raw scores, standardized.
   std::string fusion_normalization = "rank";
-  std::vector<double> rank_offsets = {10, 25, 50, 100};
+  std::vector<double> rank_offsets = {25, 50, 100};
   double rank_offset = 50;
   double validation_fraction = 0.1;
   int validation_windows = 3;   // carve-outs, each `validation_fraction` of the training events
+  size_t max_validation_users = 3000;  // over all windows; a deterministic sample beyond
   bool tune = true;             // false: shipped defaults, no validation split
   double time_budget_seconds = 600;
   int threads = 0;              // 0: every core
