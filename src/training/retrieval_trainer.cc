@@ -22,13 +22,7 @@ using retrieval::TrainingSet;
 using retrieval::UserState;
 using Clock = std::chrono::steady_clock;
 
-// What tuning chooses, with the shipped defaults used when it cannot run.
-struct Choices {
-  double trending_fraction = 0.01;
-  double ease_lambda = 300;
-  double ials_regularization = 2;
-  double ials_alpha = 2;
-};
+using Choices = RetrievalChoices;
 
 // A source to fit on a training set with given choices; an error skips the source (with a
 // warning), e.g. EASE on a catalog too large for it.
@@ -466,6 +460,11 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     out.validation.push_back({"fusion", w, fused});
   }
 
+  out.choices = choices;
+  if (options.validate_only) {
+    out.seconds = elapsed();
+    return out;
+  }
   FUNNEL_ASSIGN_OR_RETURN(TrainingSet ts, retrieval::BuildTrainingSet(store, events, cutoff, options.data));
   out.num_users = ts.num_users;
   out.num_items = ts.num_items;

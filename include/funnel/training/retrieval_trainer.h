@@ -32,6 +32,14 @@
 
 namespace funnel::training {
 
+// The parameters tuning chooses (the defaults apply when it cannot run).
+struct RetrievalChoices {
+  double trending_fraction = 0.01;   // trending half-life, as a fraction of the training period
+  double ease_lambda = 300;
+  double ials_regularization = 2;
+  double ials_alpha = 2;
+};
+
 struct RetrievalTrainOptions {
   // The sources to train, by name (popular, trending, fresh, covisit, ials, ease).
   std::vector<std::string> sources = {"popular", "trending", "fresh", "covisit", "ials", "ease"};
@@ -65,6 +73,7 @@ struct RetrievalTrainOptions {
   size_t max_validation_users = 3000;  // over all windows; a deterministic sample beyond
   bool tune = true;             // false: shipped defaults, no validation split
   double time_budget_seconds = 600;
+  bool validate_only = false;   // stop after validation (no final fit): for `funnel tune`
   int threads = 0;              // 0: every core
 };
 
@@ -84,6 +93,7 @@ struct TrainedRetrieval {
   uint32_t num_users = 0, num_items = 0;
   uint64_t training_events = 0;
   std::vector<ValidationRow> validation;  // empty when not tuned
+  RetrievalChoices choices;
   size_t validation_users = 0;
   double seconds = 0;
 };
