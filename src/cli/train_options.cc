@@ -1,5 +1,6 @@
 #include "cli/train_options.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -48,6 +49,27 @@ class Keys {
       if (!el.is_number()) return Wrong(*n, key, "a non-empty array of numbers");
       out->push_back(*el.value<double>());
     }
+    return absl::OkStatus();
+  }
+  Status StrList(std::string_view key, std::vector<std::string>* out) {
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    const toml::array* a = n->as_array();
+    if (a == nullptr) return Wrong(*n, key, "an array of strings");
+    out->clear();
+    for (const auto& el : *a) {
+      auto v = el.value<std::string>();
+      if (!v) return Wrong(*n, key, "an array of strings");
+      out->push_back(*v);
+    }
+    return absl::OkStatus();
+  }
+  Status Str(std::string_view key, std::string* out) {
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    auto v = n->value<std::string>();
+    if (!v) return Wrong(*n, key, "a string");
+    *out = *v;
     return absl::OkStatus();
   }
   const toml::table* Table(std::string_view key) {
@@ -105,7 +127,21 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   FUNNEL_RETURN_IF_ERROR(k.Num("max_watch_ratio", &o.data.max_watch_ratio));
   FUNNEL_RETURN_IF_ERROR(k.Num("strength_half_life_days", &o.data.half_life_days));
   FUNNEL_RETURN_IF_ERROR(k.Int("recent_items", &o.data.recent_items));
+  FUNNEL_RETURN_IF_ERROR(k.StrList("sources", &o.sources));
   FUNNEL_RETURN_IF_ERROR(k.NumList("trending_half_life_fractions", &o.trending_half_life_fractions));
+  FUNNEL_RETURN_IF_ERROR(k.NumList("ease_lambdas", &o.ease_lambdas));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ease_max_items", &o.ease.max_items));
+  FUNNEL_RETURN_IF_ERROR(k.NumList("ials_alphas", &o.ials_alphas));
+  FUNNEL_RETURN_IF_ERROR(k.NumList("ials_regularizations", &o.ials_regularizations));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ials_factors", &o.ials.factors));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ials_iterations", &o.ials.iterations));
+  FUNNEL_RETURN_IF_ERROR(k.Str("fusion", &o.fusion));
+  FUNNEL_RETURN_IF_ERROR(k.Str("fusion_normalization", &o.fusion_normalization));
+  FUNNEL_RETURN_IF_ERROR(k.NumList("rank_offsets", &o.rank_offsets));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ann_m", &o.ann.m));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ann_ef_construction", &o.ann.ef_construction));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ann_ef_search", &o.ann.ef_search));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ann_exact_below", &o.ann.exact_below));
   if (const toml::table* q = k.Table("quotas")) {
     Keys qk(q, "retrieval.quotas.", cfg.source_name);
     for (auto& [name, quota] : o.quotas) FUNNEL_RETURN_IF_ERROR(qk.Int(name, &quota));
@@ -128,6 +164,19 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
     FUNNEL_RETURN_IF_ERROR(ck.Done());
   }
   FUNNEL_RETURN_IF_ERROR(k.Done());
+  if (o.fusion != "search" && o.fusion != "logistic")
+    return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.fusion: unknown '", o.fusion, "'; known: search, logistic"));
+  if (o.fusion_normalization != "rank" && o.fusion_normalization != "score")
+    return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.fusion_normalization: unknown '",
+                                          o.fusion_normalization, "'; known: rank, score"));
+  for (const std::string& name : o.sources) {
+    std::vector<std::string> known = training::KnownSources();
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.sources: unknown retriever '", name,
+                                            "'; known: ", fmt::format("{}", fmt::join(known, ", "))));
+  }
+  if (o.ials.factors < 1 || o.ials.factors > 1024)
+    return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.ials_factors must be in 1..1024"));
   if (!(o.validation_fraction > 0 && o.validation_fraction < 1))
     return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.validation_fraction must be in (0, 1)"));
   return o;
