@@ -1,5 +1,6 @@
 #include "cli/train_options.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -50,6 +51,25 @@ class Keys {
     }
     return absl::OkStatus();
   }
+  // A non-empty array of names, each one of `known`; an unknown one is named (as a `what`) with the list.
+  Status Names(std::string_view key, std::string_view what, const std::vector<std::string>& known,
+               std::vector<std::string>* out) {
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    const toml::array* a = n->as_array();
+    if (a == nullptr || a->empty()) return Wrong(*n, key, "a non-empty array of names");
+    out->clear();
+    for (const auto& el : *a) {
+      if (!el.is_string()) return Wrong(*n, key, "a non-empty array of names");
+      std::string name = *el.value<std::string>();
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        return absl::InvalidArgumentError(Cat(source_, ":", uint32_t{el.source().begin.line}, ": key '", prefix_, key,
+                                              "': unknown ", what, " '", name, "'; known: ",
+                                              fmt::format("{}", fmt::join(known, ", "))));
+      out->push_back(std::move(name));
+    }
+    return absl::OkStatus();
+  }
   const toml::table* Table(std::string_view key) {
     seen_.insert(std::string(key));
     return t_ ? t_->get_as<toml::table>(key) : nullptr;
@@ -94,6 +114,7 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   const toml::table* r = root.get_as<toml::table>("retrieval");
   if (r == nullptr) return o;
   Keys k(r, "retrieval.", cfg.source_name);
+  FUNNEL_RETURN_IF_ERROR(k.Names("sources", "retrieval source", training::KnownSources(), &o.sources));
   FUNNEL_RETURN_IF_ERROR(k.Bool("tune", &o.tune));
   FUNNEL_RETURN_IF_ERROR(k.Num("validation_fraction", &o.validation_fraction));
   FUNNEL_RETURN_IF_ERROR(k.Num("time_budget_seconds", &o.time_budget_seconds));
