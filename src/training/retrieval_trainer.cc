@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <span>
 
 #include "funnel/core/logging.h"
 #include "funnel/core/thread_pool.h"
@@ -21,13 +22,7 @@ using retrieval::TrainingSet;
 using retrieval::UserState;
 using Clock = std::chrono::steady_clock;
 
-// What tuning chooses, with the shipped defaults used when it cannot run.
-struct Choices {
-  double trending_fraction = 0.01;
-  double ease_lambda = 300;
-  double ials_regularization = 2;
-  double ials_alpha = 2;
-};
+using Choices = RetrievalChoices;
 
 // A source to fit on a training set with given choices; an error skips the source (with a
 // warning), e.g. EASE on a catalog too large for it.
@@ -114,20 +109,20 @@ struct Pool {
 
 double Objective(const eval::MetricsSummary& s) { return 0.5 * (s.ndcg10.mean + s.recall20.mean); }
 
-// Metrics of one source alone (its own top 20) over every window's users; `make` fits the
-// source on each window's training set. Fails when the source cannot be fitted.
-StatusOr<eval::MetricsSummary> EvaluateAlone(const SourceFactory& make, const Choices& choices,
-                                             const std::vector<Window>& windows, int threads) {
+// Metrics of one source alone (its own top 20) over every window's users; sources[w] is the
+// source fitted on window w's training set.
+eval::MetricsSummary EvaluateFitted(std::span<const std::shared_ptr<const Source>> sources,
+                                    std::span<const Window> windows, int threads) {
   eval::MetricsAccumulator acc;
   for (size_t w = 0; w < windows.size(); ++w) {
     const Window& win = windows[w];
-    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const Source> source, make(win.ts, choices));
+    const Source& source = *sources[w];
     std::vector<eval::UserMetrics> m(win.states.size());
     std::vector<std::vector<ItemIdx>> tops(win.states.size());
     ParallelFor(win.states.size(), threads, [&](size_t begin, size_t end, int) {
       std::vector<Candidate> top;
       for (size_t u = begin; u < end; ++u) {
-        source->Retrieve(win.states[u], {.k = 20, .now = win.split.cutoff}, &top);
+        source.Retrieve(win.states[u], {.k = 20, .now = win.split.cutoff}, &top);
         for (const Candidate& c : top) tops[u].push_back(ItemIdx{c.item});
         m[u] = eval::ScoreList(tops[u], win.split.users[u].truth);
       }
@@ -136,6 +131,17 @@ StatusOr<eval::MetricsSummary> EvaluateAlone(const SourceFactory& make, const Ch
     acc.SetCatalogSize(static_cast<int>(w), win.split.catalog.size());
   }
   return acc.Overall();
+}
+
+// The same, fitting the source on each window with `choices` first. Fails when it cannot be fitted.
+StatusOr<eval::MetricsSummary> EvaluateAlone(const SourceFactory& make, const Choices& choices,
+                                             std::span<const Window> windows, int threads) {
+  std::vector<std::shared_ptr<const Source>> fitted;
+  for (const Window& win : windows) {
+    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const Source> source, make(win.ts, choices));
+    fitted.push_back(std::move(source));
+  }
+  return EvaluateFitted(fitted, windows, threads);
 }
 
 // Fused top 20 of each pooled (already normalized) candidate set under weights `w`.
@@ -173,7 +179,7 @@ std::vector<double> TuneWeights(const Pool& pool, size_t n, int threads, eval::M
   static constexpr double kGrid[] = {0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5};
   std::vector<double> w(n, 1.0);
   eval::MetricsSummary best = evaluate(w);
-  for (int pass = 0; pass < 4; ++pass) {
+  for (int pass = 0; pass < 3; ++pass) {
     bool improved = false;
     for (size_t s = 0; s < n; ++s) {
       for (double v : kGrid) {
@@ -288,9 +294,8 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     return absl::FailedPreconditionError(
         cutoff == Timestamp::Max() ? std::string("retrieval: the event store holds no events: nothing to train on")
                                    : Cat("retrieval: no events before ", FormatUtc(cutoff), ": nothing to train on"));
-  auto over_budget = [&] {
-    return std::chrono::duration<double>(Clock::now() - start).count() > options.time_budget_seconds;
-  };
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  auto over_budget = [&] { return elapsed() > options.time_budget_seconds; };
   auto has = [&](std::string_view name) {
     return std::any_of(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; });
   };
@@ -319,6 +324,15 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
       }
       end = split->cutoff;
       if (split->users.empty()) continue;
+      // A deterministic sample bounds the cost of tuning on large logs; a few thousand users
+      // already measure differences of a few percent.
+      const size_t cap = std::max<size_t>(1, options.max_validation_users / static_cast<size_t>(options.validation_windows));
+      if (split->users.size() > cap) {
+        std::vector<eval::TestUser> kept;
+        const double stride = static_cast<double>(split->users.size()) / static_cast<double>(cap);
+        for (size_t k = 0; k < cap; ++k) kept.push_back(std::move(split->users[static_cast<size_t>(k * stride)]));
+        split->users = std::move(kept);
+      }
       Window win;
       FUNNEL_ASSIGN_OR_RETURN(win.ts, retrieval::BuildTrainingSet(store, events, split->cutoff, options.data));
       FUNNEL_ASSIGN_OR_RETURN(win.states, SplitUserStates(store, events, options.data, *split));
@@ -327,6 +341,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
       windows.push_back(std::move(win));
     }
     if (windows.empty() && total.ok()) spdlog::warn("retrieval: no validation users; using the shipped defaults");
+    spdlog::info("retrieval: {} validation window(s), {} users ({:.1f} s)", windows.size(), out.validation_users, elapsed());
   }
   if (!windows.empty()) {
     // Each tunable source's parameters, by its own pooled validation quality; the grid stops
@@ -342,7 +357,10 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
           spdlog::warn("retrieval: time budget spent; {} tuning stops early", what);
           break;
         }
-        StatusOr<eval::MetricsSummary> got = EvaluateAlone(factory(what), c, windows, threads);
+        // Expensive sources are tuned on the newest window only; the cheap ones on all of them.
+        const bool expensive = what == "ials" || what == "ease";
+        StatusOr<eval::MetricsSummary> got =
+            EvaluateAlone(factory(what), c, std::span<const Window>(windows).first(expensive ? 1 : windows.size()), threads);
         if (!got.ok()) {
           spdlog::warn("retrieval: {}: {}", what, MessageOf(got.status()));
           return;
@@ -354,6 +372,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
         }
       }
       choices = chosen;
+      spdlog::info("retrieval: tuned {} ({:.1f} s)", what, elapsed());
     };
     auto grid_of = [&](const std::vector<double>& values, double Choices::*field) {
       std::vector<Choices> grid;
@@ -378,42 +397,45 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
       pick("ials", grid);
     }
 
-    // Every window's sources with the choices made, their candidates, pooled.
+    // Every window's sources with the choices made (fitted once), their candidates, pooled.
     Pool pool;
     pool.catalog = windows.front().split.catalog.size();
     std::vector<std::string> fused_names;
-    std::unique_ptr<retrieval::Merger> merger;
+    std::vector<std::vector<std::shared_ptr<const Source>>> fitted;  // [source][window]
+    for (const Named& f : factories) {
+      std::vector<std::shared_ptr<const Source>> per_window;
+      for (const Window& win : windows) {
+        StatusOr<std::shared_ptr<const Source>> src = f.make(win.ts, choices);
+        if (!src.ok()) break;  // warned above, or fails again on the full data below
+        per_window.push_back(*src);
+      }
+      if (per_window.size() != windows.size()) continue;  // keep windows alike
+      fused_names.push_back(f.name);
+      fitted.push_back(std::move(per_window));
+    }
     for (size_t w = 0; w < windows.size(); ++w) {
       std::vector<SourceSlot> slots;
-      std::vector<std::string> names;
-      for (const Named& f : factories) {
-        StatusOr<std::shared_ptr<const Source>> src = f.make(windows[w].ts, choices);
-        if (!src.ok()) continue;  // warned above, or fails again on the full data below
-        slots.push_back({*src, QuotaOf(options, f.name), 1.0});
-        names.push_back(f.name);
-      }
-      if (w == 0) fused_names = names;
-      if (names != fused_names) continue;  // a source fits on one window only: keep windows alike
-      merger = std::make_unique<retrieval::Merger>(slots, options.max_candidates);
+      for (size_t s = 0; s < fused_names.size(); ++s) slots.push_back({fitted[s][w], QuotaOf(options, fused_names[s]), 1.0});
+      retrieval::Merger merger(slots, options.max_candidates);
       const Window& win = windows[w];
       std::vector<CandidateSet> sets(win.states.size());
       ParallelFor(win.states.size(), threads, [&](size_t begin, size_t end, int) {
-        for (size_t u = begin; u < end; ++u) sets[u] = merger->Candidates(win.states[u], win.split.cutoff);
+        for (size_t u = begin; u < end; ++u) sets[u] = merger.Candidates(win.states[u], win.split.cutoff);
       }, 8);
       for (size_t u = 0; u < sets.size(); ++u) {
         pool.sets.push_back(std::move(sets[u]));
         pool.truths.push_back(&win.split.users[u].truth);
       }
     }
-    for (const Named& f : factories) {
-      if (std::find(fused_names.begin(), fused_names.end(), f.name) == fused_names.end()) continue;
+    for (size_t s = 0; s < fused_names.size(); ++s) {
+      const std::string& name = fused_names[s];
       std::string params;
-      if (f.name == "trending") params = Cat("half-life ", Fmt(choices.trending_fraction * PeriodDays(windows[0].ts)), " d");
-      if (f.name == "ease") params = Cat("lambda ", Fmt(choices.ease_lambda));
-      if (f.name == "ials") params = Cat("alpha ", Fmt(choices.ials_alpha), ", regularization ", Fmt(choices.ials_regularization));
-      StatusOr<eval::MetricsSummary> alone = EvaluateAlone(f.make, choices, windows, threads);
-      if (alone.ok()) out.validation.push_back({f.name, params, *alone});
+      if (name == "trending") params = Cat("half-life ", Fmt(choices.trending_fraction * PeriodDays(windows[0].ts)), " d");
+      if (name == "ease") params = Cat("lambda ", Fmt(choices.ease_lambda));
+      if (name == "ials") params = Cat("alpha ", Fmt(choices.ials_alpha), ", regularization ", Fmt(choices.ials_regularization));
+      out.validation.push_back({name, params, EvaluateFitted(fitted[s], windows, threads)});
     }
+    spdlog::info("retrieval: validation candidates for {} users ({:.1f} s)", pool.sets.size(), elapsed());
     // The normalization and its rank offset, then the weights, on the pooled candidates.
     eval::MetricsSummary fused;
     std::vector<double> tuned;
@@ -437,6 +459,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
       }
       if (over_budget()) break;
     }
+    spdlog::info("retrieval: tuned the fusion ({:.1f} s)", elapsed());
     std::string w;
     for (size_t s = 0; s < tuned.size(); ++s) {
       w += Cat(s ? " " : "", fused_names[s], "=", Fmt(tuned[s]));
@@ -447,6 +470,11 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     out.validation.push_back({"fusion", w, fused});
   }
 
+  out.choices = choices;
+  if (options.validate_only) {
+    out.seconds = elapsed();
+    return out;
+  }
   FUNNEL_ASSIGN_OR_RETURN(TrainingSet ts, retrieval::BuildTrainingSet(store, events, cutoff, options.data));
   out.num_users = ts.num_users;
   out.num_items = ts.num_items;

@@ -32,6 +32,14 @@
 
 namespace funnel::training {
 
+// The parameters tuning chooses (the defaults apply when it cannot run).
+struct RetrievalChoices {
+  double trending_fraction = 0.01;   // trending half-life, as a fraction of the training period
+  double ease_lambda = 300;
+  double ials_regularization = 2;
+  double ials_alpha = 2;
+};
+
 struct RetrievalTrainOptions {
   // The sources to train, by name (popular, trending, fresh, covisit, ials, ease).
   std::vector<std::string> sources = {"popular", "trending", "fresh", "covisit", "ials", "ease"};
@@ -45,7 +53,7 @@ struct RetrievalTrainOptions {
   std::vector<double> ials_regularizations = {0.5, 2, 8};  // tried on validation (x alpha grid)
   std::vector<double> ials_alphas = {2, 10};
   retrieval::EaseOptions ease = {.lambda = 300, .max_items = 12000};
-  std::vector<double> ease_lambdas = {50, 150, 400, 1000, 2500};  // tried on validation
+  std::vector<double> ease_lambdas = {100, 400, 1600};  // tried on validation
   retrieval::AnnOptions ann;
   // Candidates each source contributes, and the cap on the union.
   std::map<std::string, size_t, std::less<>> quotas = {
@@ -58,12 +66,14 @@ struct RetrievalTrainOptions {
   // "rank": reciprocal ranks (offset tuned among rank_offsets; rank_offset when not tuned);
   // "score": the sources' raw scores, standardized.
   std::string fusion_normalization = "rank";
-  std::vector<double> rank_offsets = {10, 25, 50, 100};
+  std::vector<double> rank_offsets = {25, 50, 100};
   double rank_offset = 50;
   double validation_fraction = 0.1;
   int validation_windows = 3;   // carve-outs, each `validation_fraction` of the training events
+  size_t max_validation_users = 3000;  // over all windows; a deterministic sample beyond
   bool tune = true;             // false: shipped defaults, no validation split
   double time_budget_seconds = 600;
+  bool validate_only = false;   // stop after validation (no final fit): for `funnel tune`
   int threads = 0;              // 0: every core
 };
 
@@ -83,6 +93,7 @@ struct TrainedRetrieval {
   uint32_t num_users = 0, num_items = 0;
   uint64_t training_events = 0;
   std::vector<ValidationRow> validation;  // empty when not tuned
+  RetrievalChoices choices;
   size_t validation_users = 0;
   double seconds = 0;
 };
