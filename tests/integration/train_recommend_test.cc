@@ -107,12 +107,16 @@ class TrainRecommendTest : public ::testing::Test {
         EXPECT_TRUE(items_->contains(f[1])) << "an item id of the store";
         EXPECT_TRUE(seen.insert(f[1]).second) << "listed twice";
         auto touched = touched_->find(users[u]);
-        if (touched != touched_->end()) EXPECT_FALSE(touched->second.contains(f[1])) << "already touched";
+        if (touched != touched_->end()) {
+          EXPECT_FALSE(touched->second.contains(f[1])) << "already touched";
+        }
         EXPECT_EQ(f[2], std::to_string(r + 1));
         size_t used = 0;
         const double score = std::stod(f[3], &used);
         EXPECT_EQ(used, f[3].size());
-        if (r > 0) EXPECT_LE(score, previous);
+        if (r > 0) {
+          EXPECT_LE(score, previous);
+        }
         previous = score;
       }
     }
