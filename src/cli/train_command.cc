@@ -26,9 +26,6 @@ Status RunTrain(const CommonOptions& common, const TrainArgs& args) {
     FUNNEL_ASSIGN_OR_RETURN(until, ParseTime(args.until));
   }
   FUNNEL_ASSIGN_OR_RETURN(training::TrainedRetrieval trained, training::TrainRetrieval(*store, cfg.events, until, topt));
-  if (trained.training_events == 0)
-    return absl::FailedPreconditionError(Cat("no events before ", args.until.empty() ? "now" : args.until,
-                                             ": nothing to train on"));
   FUNNEL_ASSIGN_OR_RETURN(training::ModelRegistry registry, training::ModelRegistry::Open(common.data_dir));
   FUNNEL_ASSIGN_OR_RETURN(std::string version, registry.Register(trained, *store));
   std::cout << fmt::format("model {} trained on {} events{} in {:.1f} s ({} users, {} items); now current\n", version,

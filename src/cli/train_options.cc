@@ -51,25 +51,31 @@ class Keys {
     }
     return absl::OkStatus();
   }
-  Status StrList(std::string_view key, std::vector<std::string>* out) {
-    const toml::node* n = Find(key);
-    if (n == nullptr) return absl::OkStatus();
-    const toml::array* a = n->as_array();
-    if (a == nullptr) return Wrong(*n, key, "an array of strings");
-    out->clear();
-    for (const auto& el : *a) {
-      auto v = el.value<std::string>();
-      if (!v) return Wrong(*n, key, "an array of strings");
-      out->push_back(*v);
-    }
-    return absl::OkStatus();
-  }
   Status Str(std::string_view key, std::string* out) {
     const toml::node* n = Find(key);
     if (n == nullptr) return absl::OkStatus();
     auto v = n->value<std::string>();
     if (!v) return Wrong(*n, key, "a string");
     *out = *v;
+    return absl::OkStatus();
+  }
+  // A non-empty array of names, each one of `known`; an unknown one is named (as a `what`) with the list.
+  Status Names(std::string_view key, std::string_view what, const std::vector<std::string>& known,
+               std::vector<std::string>* out) {
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    const toml::array* a = n->as_array();
+    if (a == nullptr || a->empty()) return Wrong(*n, key, "a non-empty array of names");
+    out->clear();
+    for (const auto& el : *a) {
+      if (!el.is_string()) return Wrong(*n, key, "a non-empty array of names");
+      std::string name = *el.value<std::string>();
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        return absl::InvalidArgumentError(Cat(source_, ":", uint32_t{el.source().begin.line}, ": key '", prefix_, key,
+                                              "': unknown ", what, " '", name, "'; known: ",
+                                              fmt::format("{}", fmt::join(known, ", "))));
+      out->push_back(std::move(name));
+    }
     return absl::OkStatus();
   }
   const toml::table* Table(std::string_view key) {
@@ -116,6 +122,7 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   const toml::table* r = root.get_as<toml::table>("retrieval");
   if (r == nullptr) return o;
   Keys k(r, "retrieval.", cfg.source_name);
+  FUNNEL_RETURN_IF_ERROR(k.Names("sources", "retrieval source", training::KnownSources(), &o.sources));
   FUNNEL_RETURN_IF_ERROR(k.Bool("tune", &o.tune));
   FUNNEL_RETURN_IF_ERROR(k.Num("validation_fraction", &o.validation_fraction));
   FUNNEL_RETURN_IF_ERROR(k.Int("validation_windows", &o.validation_windows));
@@ -127,7 +134,6 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   FUNNEL_RETURN_IF_ERROR(k.Num("max_watch_ratio", &o.data.max_watch_ratio));
   FUNNEL_RETURN_IF_ERROR(k.Num("strength_half_life_days", &o.data.half_life_days));
   FUNNEL_RETURN_IF_ERROR(k.Int("recent_items", &o.data.recent_items));
-  FUNNEL_RETURN_IF_ERROR(k.StrList("sources", &o.sources));
   FUNNEL_RETURN_IF_ERROR(k.NumList("trending_half_life_fractions", &o.trending_half_life_fractions));
   FUNNEL_RETURN_IF_ERROR(k.NumList("ease_lambdas", &o.ease_lambdas));
   FUNNEL_RETURN_IF_ERROR(k.Int("ease_max_items", &o.ease.max_items));
@@ -169,12 +175,6 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   if (o.fusion_normalization != "rank" && o.fusion_normalization != "score")
     return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.fusion_normalization: unknown '",
                                           o.fusion_normalization, "'; known: rank, score"));
-  for (const std::string& name : o.sources) {
-    std::vector<std::string> known = training::KnownSources();
-    if (std::find(known.begin(), known.end(), name) == known.end())
-      return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.sources: unknown retriever '", name,
-                                            "'; known: ", fmt::format("{}", fmt::join(known, ", "))));
-  }
   if (o.ials.factors < 1 || o.ials.factors > 1024)
     return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.ials_factors must be in 1..1024"));
   if (!(o.validation_fraction > 0 && o.validation_fraction < 1))

@@ -138,7 +138,14 @@ void EaseSource::ScoreAll(const UserState& user, std::vector<float>* scores) con
 
 void EaseSource::Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const {
   out->clear();
-  if (user.items.empty()) return;
+  // A user none of whose pairs enters the model (items outside the catalog, or only dislikes,
+  // which binarized EASE reads as 0) would get every item at score 0: arbitrary items, not
+  // candidates. Like iALS, EASE then has none.
+  bool usable = false;
+  for (size_t j = 0; j < user.items.size() && !usable; ++j)
+    usable = user.items[j] < column_.size() && column_[user.items[j]] != kNoColumn &&
+             (options_.binarize ? user.strengths[j] > 0 : user.strengths[j] != 0);
+  if (!usable) return;
   std::vector<float> scores;
   ScoreAll(user, &scores);
   TopK(scores, params.k, user, out);

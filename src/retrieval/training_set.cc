@@ -73,12 +73,14 @@ StatusOr<UserState> BuildUserState(const store::EventStore& store, StrengthRule&
                                    Timestamp until, size_t recent_items) {
   UserState st;
   st.user = Raw(user);
-  absl::flat_hash_map<uint32_t, double> strength;
+  // Summed as the training set sums them (float per event, in time order: CsrMatrix::FromTriplets),
+  // so a user's state at the cutoff is bit for bit their training row.
+  absl::flat_hash_map<uint32_t, float> strength;
   std::vector<uint32_t> positives;  // oldest first
   FUNNEL_RETURN_IF_ERROR(store.UserHistory(user, Timestamp::Min(), until, [&](const store::HistoryEntry& h) {
     st.exclude.insert(Raw(h.item));
     const double s = rule.Strength(h.type, h.value, h.item, h.ts, until);
-    if (s != 0) strength[Raw(h.item)] += s;
+    if (s != 0) strength[Raw(h.item)] += static_cast<float>(s);
     if (rule.Positive(h.type, h.value)) positives.push_back(Raw(h.item));
     return true;
   }));
@@ -87,7 +89,7 @@ StatusOr<UserState> BuildUserState(const store::EventStore& store, StrengthRule&
     st.items.push_back(item);
   }
   std::sort(st.items.begin(), st.items.end());
-  for (uint32_t item : st.items) st.strengths.push_back(static_cast<float>(strength[item]));
+  for (uint32_t item : st.items) st.strengths.push_back(strength[item]);
   for (auto it = positives.rbegin(); it != positives.rend() && st.recent.size() < recent_items; ++it)
     if (std::find(st.recent.begin(), st.recent.end(), *it) == st.recent.end()) st.recent.push_back(*it);
   return st;

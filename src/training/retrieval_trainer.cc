@@ -284,6 +284,16 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   const auto start = Clock::now();
   const int threads = options.threads > 0 ? options.threads : HardwareThreads();
   FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(options));
+  // Nothing before the cutoff: an error, not an empty model that recommends nothing.
+  bool any_event = false;
+  FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), cutoff, [&](const store::StoredEvent&) {
+    any_event = true;
+    return false;
+  }));
+  if (!any_event)
+    return absl::FailedPreconditionError(
+        cutoff == Timestamp::Max() ? std::string("retrieval: the event store holds no events: nothing to train on")
+                                   : Cat("retrieval: no events before ", FormatUtc(cutoff), ": nothing to train on"));
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   auto over_budget = [&] { return elapsed() > options.time_budget_seconds; };
   auto has = [&](std::string_view name) {

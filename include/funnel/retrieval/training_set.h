@@ -79,7 +79,7 @@ class StrengthRule {
   const TypeRule& Rule(TypeIdx type);
 
   const store::EventStore& store_;
-  const EventsConfig& events_;
+  EventsConfig events_;  // a copy: callers often pass a temporary (EventsConfig{})
   TrainingSetOptions options_;
   std::vector<TypeRule> rules_;
   std::vector<double> duration_;  // per item, 0 when unknown
