@@ -272,6 +272,27 @@ TEST_F(TrainRecommendTest, RetrievalSourcesFromConfigAreTheOnesTrained) {
   ExpectContract(Lines(r.out), {"nobody"}, 5);
 }
 
+TEST_F(TrainRecommendTest, TuneWritesAConfigThatTrainAcceptsAndKeepsTheUsersOtherTables) {
+  const std::string data = *dir_ / "tuned";
+  std::filesystem::copy(data_ + "/events", data + "/events", std::filesystem::copy_options::recursive);
+  const std::string config = dir_->Write("mine.toml", "[online]\nbackend = \"memory\"\n\n[retrieval]\ntune = true\n");
+  const std::string out = *dir_ / "tuned.toml";
+  ProcessResult t = Funnel({"tune", "--data", data, "--config", config, "--budget", "1", "--out", out});
+  ASSERT_EQ(t.exit_code, 0) << Describe(t);
+  EXPECT_THAT(t.out, HasSubstr("the current configuration"));
+  const std::string tuned = ReadFile(out);
+  EXPECT_THAT(tuned, HasSubstr("[online]")) << "the user's other tables are kept";
+  EXPECT_THAT(tuned, HasSubstr("ease_lambdas = ["));
+  EXPECT_THAT(tuned, HasSubstr("[retrieval.covisit]"));
+  ProcessResult train = Funnel({"train", "--data", data, "--config", out});
+  ASSERT_EQ(train.exit_code, 0) << Describe(train) << "\n" << tuned;
+  EXPECT_TRUE(std::filesystem::exists(data + "/models/v000001/manifest.json"));
+
+  ProcessResult bad = Funnel({"tune", "--data", data, "--budget", "-3"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("--budget"));
+}
+
 // ml-100k through the binary: the number everybody quotes.
 TEST(TrainRecommendMovieLensTest, EvalOnMl100kScores376PairsAndTheFinalListBeatsPopular) {
   const std::string ml = FUNNEL_SHARED_DATA_DIR "/ml-100k";

@@ -1,7 +1,8 @@
 // `funnel tune`: a random search over each retrieval source's parameters (and the strength
 // rule's, and the fusion's rank offset), scored on the same validation carve-outs `funnel train`
-// uses, within a time budget. The first trial is the shipped configuration (with its own small
-// grids), so the result is never worse than the defaults on validation.
+// uses, within a time budget; after a few random trials, every other one perturbs the best so far.
+// The first trial is the shipped configuration (with its own small grids), so the result is never
+// worse than the defaults on validation.
 //
 //   FUNNEL_ASSIGN_OR_RETURN(TuneReport r, TuneRetrieval(store, cfg.events, options, {.budget_seconds = 300}));
 //   std::string toml = RetrievalOptionsToml(r.best);   // a [retrieval] table for funnel.toml
