@@ -1,6 +1,8 @@
 #include "funnel/retrieval/cf_sources.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <cmath>
 #include <limits>
 
@@ -12,6 +14,26 @@ namespace {
 
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 constexpr uint32_t kNoColumn = UINT32_MAX;
+
+std::atomic<uint64_t> next_ials_id{1};
+
+// Merger::Candidates asks each source to Retrieve and then to Score for the same state, and the
+// iALS fold-in (O(history·f²)) is most of both calls. Each thread keeps its last fold-in, keyed
+// by the source instance and the state's exact (items, strengths) bytes: the Score after a
+// Retrieve reuses it, any other state or source recomputes, so results are those of a fresh
+// fold-in. (The Source interface has no per-request object to carry it in.)
+struct FoldInMemo {
+  uint64_t source = 0;  // 0: empty
+  std::vector<uint32_t> items;
+  std::vector<float> strengths;
+  std::vector<float> vector;
+};
+thread_local FoldInMemo fold_in_memo;
+
+template <typename T>
+bool SameBytes(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
 
 }  // namespace
 
@@ -27,10 +49,21 @@ StatusOr<std::unique_ptr<IalsSource>> IalsSource::Build(const TrainingSet& ts, c
   return std::unique_ptr<IalsSource>(new IalsSource(std::move(model), options, std::move(index), ann.ef_search));
 }
 
+IalsSource::IalsSource(IalsModel model, IalsOptions options, std::unique_ptr<VectorIndex> index, int ef)
+    : model_(std::move(model)), options_(options), index_(std::move(index)), ef_(ef), id_(next_ials_id++) {}
+
 std::vector<float> IalsSource::UserVector(const UserState& user) const {
   if (user.items.empty()) return {};
-  std::vector<float> v(model_.factors());
-  FoldInUser(model_, options_, user.items, user.strengths, v);
+  FoldInMemo& memo = fold_in_memo;
+  if (memo.source != id_ || !SameBytes(memo.items, user.items) || !SameBytes(memo.strengths, user.strengths)) {
+    memo.source = 0;  // stays empty if anything below throws
+    memo.vector.assign(model_.factors(), 0.0f);
+    FoldInUser(model_, options_, user.items, user.strengths, memo.vector);
+    memo.items = user.items;
+    memo.strengths = user.strengths;
+    memo.source = id_;
+  }
+  const std::vector<float>& v = memo.vector;
   if (std::all_of(v.begin(), v.end(), [](float x) { return x == 0; })) return {};
   return v;
 }
@@ -152,12 +185,20 @@ void EaseSource::Retrieve(const UserState& user, const RetrieveParams& params, s
 }
 
 void EaseSource::Score(const UserState& user, std::span<const uint32_t> items, Timestamp, std::span<float> out) const {
-  std::vector<float> scores;
-  ScoreAll(user, &scores);
-  for (size_t j = 0; j < items.size(); ++j) {
-    float s = items[j] < scores.size() ? scores[items[j]] : kMinusInf;
-    out[j] = s == kMinusInf ? 0.0f : s;
+  // Only the asked items' columns (O(history·items)), not the whole score vector
+  // (O(history·catalog)) that Retrieve needs: the same sums, bit for bit (ScoreEaseColumns).
+  std::vector<uint32_t> history, columns(items.size(), kNoColumn);
+  std::vector<float> strengths;
+  for (size_t j = 0; j < user.items.size(); ++j) {
+    const uint32_t item = user.items[j];
+    if (item < column_.size() && column_[item] != kNoColumn) {
+      history.push_back(column_[item]);
+      strengths.push_back(user.strengths[j]);
+    }
   }
+  for (size_t j = 0; j < items.size(); ++j)
+    if (items[j] < column_.size()) columns[j] = column_[items[j]];
+  ScoreEaseColumns(model_, options_, history, strengths, columns, out);
 }
 
 Status EaseSource::Save(const std::string& dir) const {

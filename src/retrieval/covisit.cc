@@ -103,12 +103,24 @@ void CovisitSource::Retrieve(const UserState& user, const RetrieveParams& params
 }
 
 void CovisitSource::Score(const UserState& user, std::span<const uint32_t> items, Timestamp, std::span<float> out) const {
+  // Walks the seeds' neighbour lists once (seeds x neighbours hash probes) instead of a binary
+  // search per (seed, item) pair: on ~500 candidates and 20 seeds that was a quarter of a
+  // request. Each item's sum adds the same terms in the same seed order as Σ_r w_r·Pair(seed_r,
+  // item) (absent pairs add an exact 0), so the scores are bit-identical to it.
+  absl::flat_hash_map<uint32_t, double> sum;
+  sum.reserve(items.size());
+  for (uint32_t item : items) sum.try_emplace(item, 0.0);
   const size_t seeds = std::min(user.recent.size(), static_cast<size_t>(options_.recent_items));
-  for (size_t j = 0; j < items.size(); ++j) {
-    double w = 1, s = 0;
-    for (size_t r = 0; r < seeds; ++r, w *= options_.recency) s += w * Pair(user.recent[r], items[j]);
-    out[j] = static_cast<float>(s);
+  double w = 1;
+  for (size_t r = 0; r < seeds; ++r, w *= options_.recency) {
+    auto ids = Neighbors(user.recent[r]);
+    auto sc = NeighborScores(user.recent[r]);
+    for (size_t j = 0; j < ids.size(); ++j) {
+      auto it = sum.find(ids[j]);
+      if (it != sum.end()) it->second += w * sc[j];
+    }
   }
+  for (size_t j = 0; j < items.size(); ++j) out[j] = static_cast<float>(sum.find(items[j])->second);
 }
 
 }  // namespace funnel::retrieval

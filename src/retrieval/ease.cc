@@ -185,4 +185,25 @@ void ScoreEase(const EaseModel& model, const EaseOptions& options, std::span<con
   }
 }
 
+void ScoreEaseColumns(const EaseModel& model, const EaseOptions& options, std::span<const uint32_t> items,
+                      std::span<const float> strengths, std::span<const uint32_t> columns, std::span<float> out) {
+  const uint32_t n = model.num_items();
+  FUNNEL_CHECK(items.size() == strengths.size());
+  FUNNEL_CHECK(out.size() == columns.size());
+  for (size_t j = 0; j < columns.size(); ++j) {
+    FUNNEL_CHECK(columns[j] < n || columns[j] == UINT32_MAX);
+    out[j] = 0.0f;
+  }
+  // History item by history item, as ScoreEase adds rows, so each entry's sum has the same
+  // terms in the same order.
+  for (size_t h = 0; h < items.size(); ++h) {
+    FUNNEL_CHECK(items[h] < n);
+    const float x = Input(strengths[h], options.binarize);
+    if (x == 0) continue;
+    const float* row = model.weights.row(items[h]).data();
+    for (size_t j = 0; j < columns.size(); ++j)
+      if (columns[j] != UINT32_MAX) out[j] += x * row[columns[j]];
+  }
+}
+
 }  // namespace funnel::retrieval

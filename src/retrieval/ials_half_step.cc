@@ -233,10 +233,11 @@ void SolveRowExact(const Eigen::MatrixXd& gram_d, const FactorMatrix& other,
   Eigen::MatrixXd a = gram_d;
   Eigen::VectorXd b = Eigen::VectorXd::Zero(f);
   bool any_positive = false;
+  Eigen::VectorXd yi(f);  // reused: one allocation per row, not one per entry (request-time fold-in)
   for (size_t k = 0; k < indices.size(); ++k) {
     if (indices[k] >= other.rows() || !std::isfinite(strengths[k])) continue;
     EntryWeights w = WeightsOf(strengths[k], alpha);
-    Eigen::VectorXd yi = other.row(indices[k]).transpose().cast<double>();
+    yi = other.row(indices[k]).transpose().cast<double>();
     a.selfadjointView<Eigen::Lower>().rankUpdate(yi, w.extra);
     b += double{w.target} * yi;
     any_positive |= w.target != 0;

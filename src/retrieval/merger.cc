@@ -74,10 +74,12 @@ void RankColumns(CandidateSet* c, double k0) {
     for (uint32_t j = 0; j < n; ++j) order[j] = j;
     std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return c->Score(a, s) > c->Score(b, s); });
     std::vector<float> v(n);
+    // Equal scores share the best rank among them, so a source that knows nothing ranks all
+    // alike. `rank` is where the current run of equal scores starts (a walk back to it per item
+    // was quadratic in the run, and a cold source's run is every candidate).
+    size_t rank = 0;
     for (size_t r = 0; r < n; ++r) {
-      // Equal scores share the best rank among them, so a source that knows nothing ranks all alike.
-      size_t rank = r;
-      while (rank > 0 && c->Score(order[rank - 1], s) == c->Score(order[r], s)) --rank;
+      if (r > 0 && c->Score(order[r - 1], s) != c->Score(order[r], s)) rank = r;
       v[order[r]] = static_cast<float>(1.0 / (k0 + static_cast<double>(rank)));
     }
     for (size_t j = 0; j < n; ++j) c->scores[j * c->sources + s] = v[j];

@@ -36,15 +36,17 @@ class IalsSource final : public Source {
   const IalsModel& model() const { return model_; }
   const VectorIndex& index() const { return *index_; }
   // The user's vector at request time (fold-in of the state's pairs); empty for no usable history.
+  // The calling thread's last fold-in is reused when the same state comes again (Retrieve, then
+  // Score, of one request).
   std::vector<float> UserVector(const UserState& user) const;
 
  private:
-  IalsSource(IalsModel model, IalsOptions options, std::unique_ptr<VectorIndex> index, int ef)
-      : model_(std::move(model)), options_(options), index_(std::move(index)), ef_(ef) {}
+  IalsSource(IalsModel model, IalsOptions options, std::unique_ptr<VectorIndex> index, int ef);
   IalsModel model_;  // user_factors are not kept (fold-in replaces them)
   IalsOptions options_;
   std::unique_ptr<VectorIndex> index_;
   int ef_;
+  uint64_t id_;  // unique per instance in the process: the key of the per-thread fold-in memo
 };
 
 class EaseSource final : public Source {
