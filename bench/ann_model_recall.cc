@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
         a.ef_construction = efc;
         a.norm_shards = shards;
         a.threads = threads;
+        a.exact_below = 0;  // measure the graph even where the default would choose a scan
         configs.push_back(a);
       }
   if (configs.empty()) {
@@ -162,6 +163,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   topt.ann = configs[0];
+  topt.ann.exact_below = defaults.exact_below;
   const EventsConfig events;
   auto trained = training::TrainRetrieval(store, events, now, topt);
   if (!trained.ok()) {
