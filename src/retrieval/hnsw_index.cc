@@ -13,16 +13,18 @@
 // sqrt(max_norm² - |x|²) (Bachrach et al. 2014). On trained iALS factors, whose norms span
 // orders of magnitude (popularity), that component dominates the long tail: the many
 // small-norm items crowd near one pole of the sphere, where the graph's neighbourhoods say
-// little about inner products, and items with an all-zero vector (never seen in training)
-// become one point repeated, a clique of duplicates. Measured on a trained model's own
-// vectors (bench/ann_model_recall) that held recall@100 at ef 200 to about 0.82 against 0.96 on
+// little about inner products. On a trained model's own vectors (bench/ann_model_recall) one
+// graph held recall@100 at ef 200 to 0.82 at 20k items and 0.35 at 100k, against 0.95 on
 // synthetic vectors of even norms. The standard fix (norm-ranging, Yan et al. 2018): split the
-// items by norm into a few ranges of equal size, each with its own graph augmented against its
-// own max norm, so inside a range the extra component is small; search the ranges from the
-// largest norms down, skipping a range once the k-th best score exceeds |q|·(its max norm),
-// which no item in it can beat. Zero vectors get no graph: they score exactly 0, so they enter
-// the results exactly as the exact index would rank them (when fewer than k allowed items
-// score above 0), by a scan of their ids.
+// items by norm into ranges of equal size, each with its own graph augmented against its own
+// max norm, so inside a range the extra component is small; search the ranges from the largest
+// norms down, skipping a range once the k-th best score exceeds |q|·(its max norm), which no
+// item in it can beat. 16 ranges give 0.96 at 20k items.
+// Items with an all-zero vector (never seen in training) get no graph: augmented, they would
+// all be the same point (a clique of duplicates in the graph), and they score exactly 0 for
+// every query, so a scan of their ids adds them exactly where the exact index ranks them (when
+// fewer than k allowed items score above 0). Alone this changed recall little; it is kept
+// because it is exact and makes the graphs smaller.
 //
 // hnswlib.h defines non-inline functions (cpuid, AVXCapable): it must be included by exactly one
 // translation unit of a program, and this is it.
@@ -344,7 +346,7 @@ std::vector<Neighbor> HnswIndex::SearchOne(const float* query, size_t k, size_t 
     const uint32_t s = shard_order_[rank];
     // Ranges of smaller norms hold fewer of the k best, so a narrower beam finds them: the
     // r-th range searched gets max(k, ef / 2^r). On a trained model's vectors (8 ranges, ef
-    // 400) this halves the cost of a full beam per range at the same recall (0.97).
+    // 400) this cut the CPU per query from 1.09 to 0.42 ms at the same recall (0.96).
     const size_t shard_ef = std::max(k, ef >> std::min<size_t>(rank, 30));
     // No item of this shard (nor of the later ones, of smaller norms) can score above
     // |q|·max|x|; the slack covers float rounding of the dot products.

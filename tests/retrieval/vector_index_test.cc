@@ -418,9 +418,15 @@ TEST_F(ShardedIndexTest, RecallAt100AboveNinetyFivePercentOnSkewedNorms) {
   std::vector<std::vector<Neighbor>> got, truth;
   graph_->Search(*queries_, kQueries, {.k = 100}, &got);
   exact_->Search(*queries_, kQueries, {.k = 100}, &truth);
-  EXPECT_GE(Recall(got, truth), 0.95);
+  const double recall = Recall(got, truth);
+  EXPECT_GE(recall, 0.95);
   for (const auto& list : got)
     for (size_t r = 1; r < list.size(); ++r) EXPECT_TRUE(list[r - 1].score >= list[r].score);
+  // One graph over the same vectors does worse at the same ef (when written: 0.94 against 0.99).
+  auto one = BuildVectorIndex(*items_, kItems, kShardDim, AnnOptions{.norm_shards = 1, .exact_below = 0, .threads = 1});
+  ASSERT_TRUE(one.ok()) << one.status();
+  (*one)->Search(*queries_, kQueries, {.k = 100}, &got);
+  EXPECT_LT(Recall(got, truth), recall);
 }
 
 // With ef at least a shard's size every shard is scanned, so the only approximation left is
