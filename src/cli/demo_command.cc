@@ -154,8 +154,8 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
     training::RetrievalTrainOptions quick = topt;
     quick.validation_windows = 1;
     quick.max_validation_users = 1500;
-    quick.ials_alphas = {2};
-    quick.ials_regularizations = {2, 8};
+    quick.ials_alphas = {8};
+    quick.ials_regularizations = {32, 128};
     quick.ease_lambdas = {400};
     std::cout << "== 6. rolling temporal evaluation (DESIGN.md protocol, 5 folds; quick tuning per fold)\n";
     FUNNEL_ASSIGN_OR_RETURN(training::EvaluationReport r, training::RunEvaluation(*store, cfg.events, {}, quick));

@@ -127,6 +127,7 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   FUNNEL_RETURN_IF_ERROR(k.Num("validation_fraction", &o.validation_fraction));
   FUNNEL_RETURN_IF_ERROR(k.Int("validation_windows", &o.validation_windows));
   FUNNEL_RETURN_IF_ERROR(k.Int("max_validation_users", &o.max_validation_users));
+  FUNNEL_RETURN_IF_ERROR(k.Int("min_model_tuning_users", &o.min_model_tuning_users));
   FUNNEL_RETURN_IF_ERROR(k.Num("time_budget_seconds", &o.time_budget_seconds));
   FUNNEL_RETURN_IF_ERROR(k.Int("threads", &o.threads));
   FUNNEL_RETURN_IF_ERROR(k.Int("max_candidates", &o.max_candidates));

@@ -349,6 +349,9 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     auto factory = [&](std::string_view name) {
       return std::find_if(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; })->make;
     };
+    size_t model_windows = 0;
+    for (size_t users = 0; model_windows < windows.size() && users < options.min_model_tuning_users; ++model_windows)
+      users += windows[model_windows].states.size();
     auto pick = [&](std::string_view what, const std::vector<Choices>& grid) {
       double best = -1;
       Choices chosen = choices;
@@ -357,10 +360,10 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
           spdlog::warn("retrieval: time budget spent; {} tuning stops early", what);
           break;
         }
-        // Expensive sources are tuned on the newest window only; the cheap ones on all of them.
+        // Expensive sources on the newest windows with enough users; the cheap ones on all of them.
         const bool expensive = what == "ials" || what == "ease";
-        StatusOr<eval::MetricsSummary> got =
-            EvaluateAlone(factory(what), c, std::span<const Window>(windows).first(expensive ? 1 : windows.size()), threads);
+        StatusOr<eval::MetricsSummary> got = EvaluateAlone(
+            factory(what), c, std::span<const Window>(windows).first(expensive ? model_windows : windows.size()), threads);
         if (!got.ok()) {
           spdlog::warn("retrieval: {}: {}", what, MessageOf(got.status()));
           return;

@@ -35,7 +35,7 @@ RetrievalTrainOptions Sample(const RetrievalTrainOptions& base, Rng& rng) {
   o.trending_half_life_fractions = {rng.LogUniform(0.001, 0.2)};
   o.ease_lambdas = {rng.LogUniform(20, 5000)};
   o.ials_alphas = {rng.LogUniform(0.5, 50)};
-  o.ials_regularizations = {rng.LogUniform(0.1, 50)};
+  o.ials_regularizations = {rng.LogUniform(1, 500)};
   o.ials.factors = rng.Pick(std::vector<int>{32, 64, 128});
   o.rank_offsets = {rng.LogUniform(5, 300)};
   o.data.low_rating = rng.Pick(std::vector<double>{0, 0.1, 0.25, 0.5, 1});
@@ -139,8 +139,10 @@ std::string RetrievalOptionsToml(const RetrievalTrainOptions& o) {
   s += "sources = [";
   for (size_t i = 0; i < o.sources.size(); ++i) s += fmt::format("{}\"{}\"", i ? ", " : "", o.sources[i]);
   s += "]\n";
-  s += fmt::format("tune = {}\nvalidation_fraction = {:.6g}\nvalidation_windows = {}\nmax_validation_users = {}\n",
-                   o.tune ? "true" : "false", o.validation_fraction, o.validation_windows, o.max_validation_users);
+  s += fmt::format("tune = {}\nvalidation_fraction = {:.6g}\nvalidation_windows = {}\nmax_validation_users = {}\n"
+                   "min_model_tuning_users = {}\n",
+                   o.tune ? "true" : "false", o.validation_fraction, o.validation_windows, o.max_validation_users,
+                   o.min_model_tuning_users);
   s += fmt::format("time_budget_seconds = {:.6g}\nmax_candidates = {}\n", o.time_budget_seconds, o.max_candidates);
   s += fmt::format("low_rating = {:.6g}\nmax_watch_ratio = {:.6g}\nstrength_half_life_days = {:.6g}\nrecent_items = {}\n",
                    o.data.low_rating, o.data.max_watch_ratio, o.data.half_life_days, o.data.recent_items);

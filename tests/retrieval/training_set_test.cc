@@ -75,7 +75,7 @@ TEST(TrainingSetTest, HalfLifeHalvesAStrengthPerHalfLifeOfAgeAtTheCutoff) {
   s.Add("u", "b", "click", cutoff - 1 * kDay);   // 2^-1/2
   s.Add("u", "c", "dislike", cutoff - 4 * kDay); // -4 * 1/4
   s.Add("u", "r", "rating", cutoff - 2 * kDay, 3);  // 0.25 (low_rating) * 1/2
-  auto ts = Build(s, cutoff, {.half_life_days = 2});
+  auto ts = Build(s, cutoff, {.low_rating = 0.25, .half_life_days = 2});
   ASSERT_TRUE(ts.ok()) << ts.status();
   std::map<uint32_t, float> got = Row(*ts, s.User("u"));
   ASSERT_EQ(got.size(), 4u);
@@ -85,7 +85,7 @@ TEST(TrainingSetTest, HalfLifeHalvesAStrengthPerHalfLifeOfAgeAtTheCutoff) {
   EXPECT_EQ(got[s.Item("r")], 0.125f);
 
   // Without a half-life the same events keep their full weights.
-  auto flat = Build(s, cutoff);
+  auto flat = Build(s, cutoff, {.low_rating = 0.25});
   ASSERT_TRUE(flat.ok()) << flat.status();
   std::map<uint32_t, float> want = {{s.Item("a"), 8.0f}, {s.Item("b"), 1.0f}, {s.Item("c"), -4.0f}, {s.Item("r"), 0.25f}};
   EXPECT_EQ(Row(*flat, s.User("u")), want);

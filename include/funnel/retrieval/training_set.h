@@ -3,7 +3,9 @@
 // popularity and co-visitation), and per-item times (first seen, created).
 //
 // Strength of an event: its type's weight ([events.weights]) times
-//   rating  1 when the stars reach the positive threshold, `low_rating` below it;
+//   rating  1 when the stars reach the positive threshold, `low_rating` below it (0 by default:
+//           a rating under the threshold is not a positive, and models fed it as a weak
+//           positive rank worse: on MovieLens 100K, EASE 0.127 -> 0.152 NDCG@10 without them);
 //   watch   the watch ratio (seconds / item duration, capped at max_watch_ratio) when the
 //           duration is known, else 1;
 //   others  1;
@@ -28,7 +30,7 @@
 namespace funnel::retrieval {
 
 struct TrainingSetOptions {
-  double low_rating = 0.25;      // strength of a rating under the positive threshold (x weight)
+  double low_rating = 0;         // strength of a rating under the positive threshold (x weight)
   double max_watch_ratio = 2.0;
   double half_life_days = 0;     // 0: no decay of strengths by age
   size_t recent_items = 30;      // positive items kept per user, newest first
