@@ -49,6 +49,15 @@ struct FeatureMatrix {
   std::span<const float> Row(size_t r) const { return {values.data() + r * cols, cols}; }
 };
 
+// How a FeedingSink hands batches to the online features.
+struct FeedOptions {
+  // Fold and persist each batch on a background thread while the next batch is stored: Append
+  // returns once the batch is durable in the event store, the online state follows one batch
+  // behind, and Flush() waits for it (importers call it at the end). An error of the online
+  // write is returned by the next Append or Flush. Off: Append returns after both.
+  bool background = false;
+};
+
 struct OnlineOpenReport {
   bool rebuilt = false;         // state rebuilt from the event store (new store or new layout)
   uint64_t restored = 0;        // entity records loaded
@@ -86,10 +95,17 @@ class OnlineFeatures {
 
   // A RecordSink that appends to the event store, then feeds what was stored to `online`:
   // plug it into any importer or the Kafka ingestor. Both must outlive it.
-  static std::unique_ptr<events::RecordSink> FeedingSink(store::EventStore& store, OnlineFeatures& online);
+  static std::unique_ptr<events::RecordSink> FeedingSink(store::EventStore& store, OnlineFeatures& online,
+                                                         FeedOptions options = {});
 
  private:
+  class Feeder;
+  struct ResolvedBatch;  // a stored batch reduced to what the fold reads
+
   OnlineFeatures() = default;
+  // Needs no lock: reads only the event store's dictionaries and the batch.
+  ResolvedBatch Resolve(std::span<const events::Event> batch, const events::AppendResult& result) const;
+  Status ApplyResolved(const ResolvedBatch& batch);
   Status Persist();                           // needs mu_ held exclusively
   Status FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* folded);  // needs mu_ exclusive
   Status Rebuild();                           // needs mu_ exclusive
