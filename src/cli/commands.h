@@ -34,6 +34,10 @@ void AddImportCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddIngestCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddStatsCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code);
+void AddTrainCommand(CLI::App& app, CommonOptions& common, int* exit_code);
+void AddRecommendCommand(CLI::App& app, CommonOptions& common, int* exit_code);
+void AddTuneCommand(CLI::App& app, CommonOptions& common, int* exit_code);
+void AddEvalCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddDemoCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 
 // Prints a failed status as "funnel: <message>" on stderr and returns kExitFailure.

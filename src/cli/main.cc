@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   funnel::cli::AddImportCommand(app, common, &exit_code);
   funnel::cli::AddIngestCommand(app, common, &exit_code);
   funnel::cli::AddStatsCommand(app, common, &exit_code);
+  funnel::cli::AddTrainCommand(app, common, &exit_code);
+  funnel::cli::AddRecommendCommand(app, common, &exit_code);
+  funnel::cli::AddTuneCommand(app, common, &exit_code);
+  funnel::cli::AddEvalCommand(app, common, &exit_code);
   funnel::cli::AddFeaturesCommand(app, common, &exit_code);
 
   try {

@@ -25,7 +25,9 @@ CsrMatrix CsrMatrix::Transposed() const {
 }
 
 CsrMatrix CsrMatrix::FromTriplets(uint32_t rows, uint32_t cols, std::vector<Triplet> triplets) {
-  std::sort(triplets.begin(), triplets.end(), [](const Triplet& a, const Triplet& b) {
+  // Stable: repeated pairs are summed in the order given (time order for training sets), the
+  // order request-time user states sum them in, so both give the same float.
+  std::stable_sort(triplets.begin(), triplets.end(), [](const Triplet& a, const Triplet& b) {
     return a.row != b.row ? a.row < b.row : a.col < b.col;
   });
   CsrMatrix m;

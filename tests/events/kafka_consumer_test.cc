@@ -2,11 +2,8 @@
 // on 127.0.0.1 only), writing into a real event store.
 //
 // Every test pays the mock's group-join delay (3 s for the first member of a group), and each
-// rebalance about session.timeout.ms - 1 s, hence the short session timeout below.
+// rebalance about session.timeout.ms - 1 s (support/mock_kafka.h).
 #include "funnel/events/kafka_consumer.h"
-
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +21,7 @@
 
 #include "funnel/core/logging.h"
 #include "funnel/store/event_store.h"
+#include "support/mock_kafka.h"
 #include "support/temp_dir.h"
 
 namespace funnel::events {
@@ -31,102 +29,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr char kTopic[] = "events";
-
-// Runs a mock cluster of three brokers inside a producer, which the tests produce with.
-class MockKafka {
- public:
-  explicit MockKafka(int partitions) {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    Set(conf, "test.mock.num.brokers", "3");
-    Set(conf, "linger.ms", "0");  // the latency test measures the consumer, not producer batching
-    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-      if (m->err) static_cast<MockKafka*>(opaque)->delivery_failures_++;
-    });
-    rd_kafka_conf_set_opaque(conf, this);
-    char errstr[512];
-    producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (producer_ == nullptr) {
-      ADD_FAILURE() << errstr;
-      rd_kafka_conf_destroy(conf);
-      return;
-    }
-    cluster_ = rd_kafka_handle_mock_cluster(producer_);
-    bootstraps_ = rd_kafka_mock_cluster_bootstraps(cluster_);
-    EXPECT_EQ(rd_kafka_mock_topic_create(cluster_, kTopic, partitions, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    partitions_ = partitions;
-  }
-  ~MockKafka() {
-    if (producer_) rd_kafka_destroy(producer_);
-  }
-  MockKafka(const MockKafka&) = delete;
-  MockKafka& operator=(const MockKafka&) = delete;
-
-  const std::string& bootstraps() const { return bootstraps_; }
-  int partitions() const { return partitions_; }
-
-  // An empty payload is produced as a null message value.
-  void Produce(int32_t partition, const std::string& payload) {
-    for (;;) {
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer_, RD_KAFKA_V_TOPIC(kTopic), RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_VALUE(payload.empty() ? nullptr : const_cast<char*>(payload.data()), payload.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
-        break;
-      }
-      rd_kafka_poll(producer_, 10);
-    }
-    rd_kafka_poll(producer_, 0);
-  }
-
-  void Flush() {
-    ASSERT_EQ(rd_kafka_flush(producer_, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    ASSERT_EQ(delivery_failures_.load(), 0);
-  }
-
-  int64_t HighWatermark(int32_t partition) const {
-    int64_t low = 0, high = 0;
-    EXPECT_EQ(rd_kafka_query_watermark_offsets(producer_, kTopic, partition, &low, &high, 5000),
-              RD_KAFKA_RESP_ERR_NO_ERROR);
-    return high;
-  }
-
-  // The group's committed offsets per partition (-1001 when none), asked of the broker.
-  std::vector<int64_t> Committed(const std::string& group) const {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    Set(conf, "bootstrap.servers", bootstraps_);
-    Set(conf, "group.id", group);
-    char errstr[512];
-    rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    std::vector<int64_t> out(partitions_, RD_KAFKA_OFFSET_INVALID);
-    if (consumer == nullptr) {
-      ADD_FAILURE() << errstr;
-      return out;
-    }
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions_);
-    for (int p = 0; p < partitions_; ++p) rd_kafka_topic_partition_list_add(list, kTopic, p);
-    EXPECT_EQ(rd_kafka_committed(consumer, list, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
-    rd_kafka_topic_partition_list_destroy(list);
-    rd_kafka_destroy(consumer);
-    return out;
-  }
-
- private:
-  static void Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
-    char errstr[512];
-    ASSERT_EQ(rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr), RD_KAFKA_CONF_OK)
-        << errstr;
-  }
-
-  rd_kafka_t* producer_ = nullptr;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;
-  std::string bootstraps_;
-  int partitions_ = 0;
-  std::atomic<int> delivery_failures_{0};
-};
+using testing::MockKafka;
+constexpr const char* kTopic = MockKafka::kTopic;
 
 std::string EventJson(int n, double ts) {
   return fmt::format(R"({{"user":"u{}","item":"i{}","type":"click","ts":{:.6f},"id":"e-{}"}})", n % 50,
@@ -145,10 +49,7 @@ KafkaConsumerOptions Options(const MockKafka& kafka, const std::string& group) {
   opt.brokers = kafka.bootstraps();
   opt.topic = kTopic;
   opt.group = group;
-  // The mock holds a rebalance for session.timeout.ms - 1 s; the default 45 s would stall tests.
-  // It must stay above the mock's 3 s initial join delay, or the first member expires before
-  // the group forms and the join never completes.
-  opt.extra_config = {{"session.timeout.ms", "4000"}, {"heartbeat.interval.ms", "300"}};
+  opt.extra_config = testing::MockConsumerConfig();
   return opt;
 }
 

@@ -64,9 +64,12 @@ struct KafkaConsumerOptions {
   size_t max_batch = 5000;   // messages per durable write and commit
   int poll_timeout_ms = 100;  // how long one poll waits; also bounds how late a stop is seen
   std::string dead_letter_path{};  // when set, bad messages are appended here as JSON Lines
-  // Further librdkafka properties (security, timeouts, client.id ...). The properties the
-  // delivery guarantee depends on (enable.auto.commit, enable.auto.offset.store) are set by
-  // the ingestor; setting them here is an error.
+  // Further librdkafka properties (security, timeouts, client.id ...). They override the
+  // ingestor's defaults, which favour freshness: fetch.wait.max.ms=10 (librdkafka's 500 lets a
+  // broker that holds empty fetches delay each event by up to half a second) and
+  // auto.offset.reset=earliest. The properties the delivery guarantee depends on
+  // (enable.auto.commit, enable.auto.offset.store) are set by the ingestor; setting them here
+  // is an error.
   std::map<std::string, std::string> extra_config{};
   // Called after each successful commit with the stats so far (for progress output and tests).
   std::function<void(const IngestStats&)> on_commit{};

@@ -28,7 +28,9 @@ struct EaseOptions {
 };
 
 struct EaseModel {
-  Eigen::MatrixXf weights;  // B, items x items, zero diagonal
+  // B, items x items, zero diagonal. Row-major so that scoring, which sums the rows of the
+  // user's items, reads contiguous memory.
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> weights;
   uint32_t num_items() const { return static_cast<uint32_t>(weights.rows()); }
 };
 
@@ -36,8 +38,14 @@ struct EaseModel {
 StatusOr<EaseModel> TrainEase(const CsrMatrix& user_items, const EaseOptions& options);
 
 // scores[j] = Σ_i x_i·B[i, j] over the user's (item, strength) pairs, with x as in training.
-// scores.size() must equal model.num_items().
+// Items should be distinct (as in a CSR row). scores.size() must equal model.num_items().
 void ScoreEase(const EaseModel& model, const EaseOptions& options, std::span<const uint32_t> items,
                std::span<const float> strengths, std::span<float> scores);
+
+// The entries of ScoreEase's vector at `columns` only (bit-identical to them), in
+// O(history·columns) instead of O(history·num_items): scoring another source's candidates.
+// A column of UINT32_MAX (an item outside the model) scores 0; out.size() == columns.size().
+void ScoreEaseColumns(const EaseModel& model, const EaseOptions& options, std::span<const uint32_t> items,
+                      std::span<const float> strengths, std::span<const uint32_t> columns, std::span<float> out);
 
 }  // namespace funnel::retrieval

@@ -36,7 +36,8 @@ struct CsrMatrix {
   }
   CsrMatrix Transposed() const;
 
-  // Sums the values of repeated (row, col) pairs; drops entries whose sum is exactly 0.
+  // Sums the values of repeated (row, col) pairs in the order given (in float); drops entries
+  // whose sum is exactly 0.
   static CsrMatrix FromTriplets(uint32_t rows, uint32_t cols, std::vector<Triplet> triplets);
 };
 

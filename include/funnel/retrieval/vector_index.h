@@ -8,8 +8,8 @@
 //   FUNNEL_RETURN_IF_ERROR(index->Save(path));   // docs/formats/vector-index.md
 //
 // Per-request knobs (k, ef, filter) travel with the call: a live index is never mutated to
-// tune one query. Thread-safety: an index is immutable after Build/Load; Search may run
-// concurrently from many threads.
+// tune one query. Results are ordered by score, ties by smaller id. Thread-safety: an index is
+// immutable after Build/Load; Search may run concurrently from many threads.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,9 @@ struct AnnOptions {
 struct SearchParams {
   size_t k = 100;
   int ef = 0;  // 0: the index's default; raised to k when smaller
-  // When set, only ids for which it returns true are returned (e.g. not yet consumed).
+  // When set, only ids for which it returns true are returned (e.g. not yet consumed). It is
+  // applied inside the search, so k results come back when k reachable items pass; the fewer pass,
+  // the more of the graph a search walks (at worst all of it). Called on the searching thread.
   std::function<bool(uint32_t)> filter{};
 };
 

@@ -1,0 +1,42 @@
+// The offline evaluation harness: the protocol of DESIGN.md (eval/protocol.h) run against the
+// whole retrieval stage. For each fold it trains exactly as `funnel train` would on the events
+// before the fold's cutoff (tuning on a validation carve-out of that training part only), then
+// scores, for every test user: each source alone (its own top 20), the merged candidates
+// (Recall@100 and @500 of the fused ranking of the union) and the final list.
+//
+//   FUNNEL_ASSIGN_OR_RETURN(EvaluationReport r, RunEvaluation(store, cfg.events, {}, train_options));
+//
+// Thread-safety: RunEvaluation is reentrant (it reads the store only).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "funnel/eval/metrics.h"
+#include "funnel/eval/protocol.h"
+#include "funnel/training/retrieval_trainer.h"
+
+namespace funnel::training {
+
+struct FoldInfo {
+  int fold = 0;
+  Timestamp cutoff, end;
+  uint64_t train_events = 0, window_events = 0;
+  size_t catalog = 0, users = 0;
+  double train_seconds = 0;
+  std::vector<ValidationRow> validation;  // what tuning chose on this fold's carve-out
+};
+
+struct EvaluationReport {
+  std::vector<FoldInfo> folds;
+  std::vector<std::string> rows;  // "popular", ..., "candidates", "final": the order to print
+  // Per row: the accumulated metrics over every (fold, user) pair.
+  std::vector<eval::MetricsAccumulator> metrics;
+  double seconds = 0;
+};
+
+StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const EventsConfig& events,
+                                         const eval::ProtocolOptions& protocol,
+                                         const RetrievalTrainOptions& options);
+
+}  // namespace funnel::training

@@ -1,0 +1,85 @@
+// The model registry: every `funnel train` writes a new model version under <data>/models and
+// points CURRENT at it. A version is a directory holding a manifest (what was trained, when, on
+// what, with which choices) and one file per source; docs/formats/model-bundle.md has the layout.
+// A version is written to a temporary directory and renamed into place, then CURRENT is
+// replaced atomically, so a reader sees the old model or the new one, never a mix.
+//
+//   FUNNEL_ASSIGN_OR_RETURN(ModelRegistry reg, ModelRegistry::Open(data_dir));
+//   FUNNEL_ASSIGN_OR_RETURN(std::string v, reg.Register(trained, store));
+//   FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const RetrievalModel> m, reg.LoadCurrent());
+//
+// Thread-safety: Register calls must not run concurrently (one trainer per data dir); loading is
+// safe from any thread, also while a version is being registered.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "funnel/core/ids.h"
+#include "funnel/core/status.h"
+#include "funnel/core/time.h"
+#include "funnel/retrieval/merger.h"
+#include "funnel/retrieval/training_set.h"
+#include "funnel/store/event_store.h"
+#include "funnel/training/retrieval_trainer.h"
+
+namespace funnel::training {
+
+struct ModelManifest {
+  std::string version;     // "v000001"
+  Timestamp cutoff;        // trained on events before this
+  uint64_t training_events = 0;
+  uint32_t num_users = 0, num_items = 0;
+  size_t max_candidates = 1000;
+  retrieval::FusionOptions fusion;
+  retrieval::TrainingSetOptions data;  // how request-time states must weigh events
+  struct SourceEntry {
+    std::string name;
+    size_t quota = 0;
+    double weight = 0;
+  };
+  std::vector<SourceEntry> sources;
+  std::vector<ValidationRow> validation;
+  size_t validation_users = 0;
+  double train_seconds = 0;
+};
+
+// A loaded model version: immutable, shared by the requests that use it.
+class RetrievalModel {
+ public:
+  const ModelManifest& manifest() const { return manifest_; }
+  const retrieval::Merger& merger() const { return *merger_; }
+  // Item ids by the model's dense index, and back (so a process without the event store can
+  // name what it recommends).
+  const std::string& ItemName(uint32_t item) const { return items_.Name(item); }
+  std::optional<uint32_t> FindItem(std::string_view id) const { return items_.Find(id); }
+  uint32_t num_items() const { return static_cast<uint32_t>(items_.size()); }
+
+ private:
+  friend class ModelRegistry;
+  ModelManifest manifest_;
+  std::unique_ptr<retrieval::Merger> merger_;
+  IdDictionary items_;
+};
+
+class ModelRegistry {
+ public:
+  static StatusOr<ModelRegistry> Open(const std::string& data_dir);
+
+  // Writes a new version of `trained` (item names from `store`) and makes it current.
+  StatusOr<std::string> Register(const TrainedRetrieval& trained, const store::EventStore& store);
+  // The current version's name; NotFound when nothing was trained yet.
+  StatusOr<std::string> Current() const;
+  std::vector<std::string> Versions() const;  // oldest first
+  StatusOr<std::shared_ptr<const RetrievalModel>> Load(const std::string& version) const;
+  StatusOr<std::shared_ptr<const RetrievalModel>> LoadCurrent() const;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;  // <data>/models
+};
+
+}  // namespace funnel::training

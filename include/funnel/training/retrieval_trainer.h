@@ -1,0 +1,113 @@
+// Training the retrieval stage: build the training set up to a cutoff, fit every source, and
+// choose what needs choosing (the trending horizon, regularization, fusion weights) on a
+// validation carve-out from the end of the training part: never on a test window. Then refit
+// every source on the whole training part with the choices made.
+//
+// Defaults matter: most users run `funnel train` with the shipped config and never tune, so
+// the choices are made from the data itself, in bounded time (`time_budget_seconds`).
+//
+//   FUNNEL_ASSIGN_OR_RETURN(TrainedRetrieval r, TrainRetrieval(store, cfg.events, cutoff, {}));
+//   retrieval::Merger merger(r.slots);
+//
+// Thread-safety: TrainRetrieval is reentrant (it reads the store only).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "funnel/core/config.h"
+#include "funnel/core/status.h"
+#include "funnel/core/time.h"
+#include "funnel/eval/metrics.h"
+#include "funnel/eval/protocol.h"
+#include "funnel/retrieval/cf_sources.h"
+#include "funnel/retrieval/covisit.h"
+#include "funnel/retrieval/fresh.h"
+#include "funnel/retrieval/merger.h"
+#include "funnel/retrieval/popularity.h"
+#include "funnel/retrieval/training_set.h"
+#include "funnel/store/event_store.h"
+
+namespace funnel::training {
+
+// The parameters tuning chooses (the defaults apply when it cannot run).
+struct RetrievalChoices {
+  double trending_fraction = 0.01;   // trending half-life, as a fraction of the training period
+  double ease_lambda = 300;
+  double ials_regularization = 2;
+  double ials_alpha = 2;
+};
+
+struct RetrievalTrainOptions {
+  // The sources to train, by name (popular, trending, fresh, covisit, ials, ease).
+  std::vector<std::string> sources = {"popular", "trending", "fresh", "covisit", "ials", "ease"};
+  retrieval::TrainingSetOptions data;
+  // Recent popularity: decayed counts with a half-life chosen on validation among these
+  // fractions of the training period's length ("what is popular now").
+  std::vector<double> trending_half_life_fractions = {0.002, 0.005, 0.01, 0.02, 0.04, 0.08};
+  retrieval::FreshOptions fresh;
+  retrieval::CovisitOptions covisit;
+  retrieval::IalsOptions ials;
+  std::vector<double> ials_regularizations = {0.5, 2, 8};  // tried on validation (x alpha grid)
+  std::vector<double> ials_alphas = {2, 10};
+  retrieval::EaseOptions ease = {.lambda = 300, .max_items = 12000};
+  std::vector<double> ease_lambdas = {100, 400, 1600};  // tried on validation
+  retrieval::AnnOptions ann;
+  // Candidates each source contributes, and the cap on the union.
+  std::map<std::string, size_t, std::less<>> quotas = {
+      {"popular", 100}, {"trending", 200}, {"fresh", 50}, {"covisit", 200}, {"ials", 200}, {"ease", 200}};
+  size_t max_candidates = 1000;
+  // How fusion weights are chosen on validation: "logistic" (a regression over every candidate)
+  // or "search" (coordinate ascent on NDCG@10 + Recall@20).
+  std::string fusion = "search";
+  double fusion_l2 = 1.0;
+  // "rank": reciprocal ranks (offset tuned among rank_offsets; rank_offset when not tuned);
+  // "score": the sources' raw scores, standardized.
+  std::string fusion_normalization = "rank";
+  std::vector<double> rank_offsets = {25, 50, 100};
+  double rank_offset = 50;
+  double validation_fraction = 0.1;
+  int validation_windows = 3;   // carve-outs, each `validation_fraction` of the training events
+  size_t max_validation_users = 3000;  // over all windows; a deterministic sample beyond
+  bool tune = true;             // false: shipped defaults, no validation split
+  double time_budget_seconds = 600;
+  bool validate_only = false;   // stop after validation (no final fit): for `funnel tune`
+  int threads = 0;              // 0: every core
+};
+
+// How one source (or the fusion) did on the validation split.
+struct ValidationRow {
+  std::string name;
+  std::string params;  // the chosen parameters, human-readable
+  eval::MetricsSummary metrics;
+};
+
+struct TrainedRetrieval {
+  Timestamp cutoff;
+  std::vector<retrieval::SourceSlot> slots;  // fitted on everything before the cutoff, weights tuned
+  size_t max_candidates = 1000;
+  retrieval::FusionOptions fusion;
+  retrieval::TrainingSetOptions data;  // request-time states must weigh events the same way
+  uint32_t num_users = 0, num_items = 0;
+  uint64_t training_events = 0;
+  std::vector<ValidationRow> validation;  // empty when not tuned
+  RetrievalChoices choices;
+  size_t validation_users = 0;
+  double seconds = 0;
+};
+
+// The known source names, for messages.
+std::vector<std::string> KnownSources();
+
+StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const EventsConfig& events,
+                                          Timestamp cutoff, const RetrievalTrainOptions& options);
+
+// Request-time states of a split's test users (every event before the split's cutoff).
+StatusOr<std::vector<retrieval::UserState>> SplitUserStates(const store::EventStore& store,
+                                                            const EventsConfig& events,
+                                                            const retrieval::TrainingSetOptions& data,
+                                                            const eval::Split& split);
+
+}  // namespace funnel::training

@@ -1,0 +1,86 @@
+// funnel tune [--budget S] [--out FILE]: random search over the retrieval sources' parameters
+// on validation carve-outs, within a time budget; writes the best config.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "cli/commands.h"
+#include "cli/store_access.h"
+#include "cli/train_options.h"
+#include "funnel/training/retrieval_tuner.h"
+
+namespace funnel::cli {
+
+namespace {
+
+struct TuneArgs {
+  double budget = 600;
+  uint64_t seed = 1;
+  std::string out = "funnel-tuned.toml";
+  std::string until;
+};
+
+Status RunTune(const CommonOptions& common, const TuneArgs& args) {
+  FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
+  FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions base, RetrievalTrainOptionsFromConfig(cfg));
+  training::TuneOptions topt;
+  topt.budget_seconds = args.budget;
+  topt.seed = args.seed;
+  if (!args.until.empty()) {
+    FUNNEL_ASSIGN_OR_RETURN(topt.until, ParseTime(args.until));
+  }
+  FUNNEL_ASSIGN_OR_RETURN(training::TuneReport r, training::TuneRetrieval(*store, cfg.events, base, topt));
+  std::cout << fmt::format("{} trials in {:.1f} s; validation objective 0.5·(NDCG@10 + Recall@20) of the fused list:\n",
+                           r.trials.size(), r.seconds);
+  for (size_t i = 0; i < r.trials.size(); ++i)
+    std::cout << fmt::format("  {}{:>3} {:.4f} (NDCG@10 {:.4f})  {}\n", i == r.best_trial ? "*" : " ", i,
+                             r.trials[i].objective, r.trials[i].fused.ndcg10.mean,
+                             i == 0 ? "the current configuration" : r.trials[i].params);
+
+  // The user's config with its [retrieval] table replaced by the tuned one.
+  std::string kept;
+  if (!cfg.source_text.empty()) {
+    toml::table root;
+    try {
+      root = toml::parse(cfg.source_text, cfg.source_name);
+    } catch (const toml::parse_error& e) {
+      return absl::InvalidArgumentError(Cat(cfg.source_name, ": ", e.description()));
+    }
+    root.erase("retrieval");
+    std::ostringstream os;
+    os << root;
+    kept = os.str() + "\n\n";
+  }
+  std::ofstream out(args.out);
+  out << "# Written by `funnel tune` (best of " << r.trials.size() << " trials, trial " << r.best_trial
+      << "); use it with --config.\n"
+      << kept << training::RetrievalOptionsToml(r.best);
+  out.close();
+  if (!out) return absl::InternalError(Cat("cannot write ", args.out));
+  std::cout << "wrote " << args.out << " (train with: funnel train --config " << args.out << ")\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddTuneCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
+  CLI::App* sub = app.add_subcommand(
+      "tune", "Random search over the retrieval sources' parameters on validation carve-outs; writes the best config");
+  AddCommonFlags(sub, common);
+  auto args = std::make_shared<TuneArgs>();
+  sub->add_option("--budget", args->budget, "Seconds to search (the first trial always completes)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--seed", args->seed, "Seed of the search")->capture_default_str();
+  sub->add_option("--out", args->out, "Where to write the tuned config")->capture_default_str();
+  sub->add_option("--until", args->until, "Tune on events before this time (default: all)");
+  sub->callback([&common, args, exit_code] {
+    Status s = RunTune(common, *args);
+    *exit_code = s.ok() ? kExitOk : Fail(s);
+  });
+}
+
+}  // namespace funnel::cli

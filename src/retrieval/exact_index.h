@@ -1,0 +1,40 @@
+// Brute-force inner-product search: the oracle for the graph index and the index used for
+// small catalogs. Thread-safety: immutable after construction; Search is safe concurrently.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "funnel/retrieval/vector_index.h"
+
+namespace funnel::retrieval {
+
+// The best min(k, allowed) items for one query by a full scan of `vectors` (num x dim,
+// row-major), best first. Shared with the graph index, which falls back to it when ef covers
+// the whole catalog.
+std::vector<Neighbor> ExactSearchOne(std::span<const float> vectors, uint32_t num, int dim,
+                                     const float* query, size_t k,
+                                     const std::function<bool(uint32_t)>& filter);
+
+class ExactIndex final : public VectorIndex {
+ public:
+  ExactIndex(std::vector<float> vectors, uint32_t num, int dim);
+
+  uint32_t size() const override { return num_; }
+  int dim() const override { return dim_; }
+  bool exact() const override { return true; }
+  void Search(std::span<const float> queries, size_t n, const SearchParams& params,
+              std::vector<std::vector<Neighbor>>* out) const override;
+  Status Save(const std::string& path) const override;
+
+  std::span<const float> vectors() const { return vectors_; }
+
+ private:
+  std::vector<float> vectors_;
+  uint32_t num_;
+  int dim_;
+};
+
+}  // namespace funnel::retrieval

@@ -1,0 +1,63 @@
+#include "funnel/training/evaluation.h"
+
+#include <chrono>
+
+#include "funnel/core/logging.h"
+#include "funnel/core/thread_pool.h"
+
+namespace funnel::training {
+
+StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const EventsConfig& events,
+                                         const eval::ProtocolOptions& protocol,
+                                         const RetrievalTrainOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const int threads = options.threads > 0 ? options.threads : HardwareThreads();
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<eval::Split> folds, eval::RollingFolds(store, events, protocol));
+  EvaluationReport report;
+  for (const eval::Split& split : folds) {
+    spdlog::info("eval: fold {}: training on {} events before {}", split.fold, split.train_events,
+                 FormatUtc(split.cutoff));
+    FUNNEL_ASSIGN_OR_RETURN(TrainedRetrieval model, TrainRetrieval(store, events, split.cutoff, options));
+    retrieval::Merger merger(model.slots, model.max_candidates, model.fusion);
+    if (report.rows.empty()) {
+      report.rows = merger.SourceNames();
+      report.rows.push_back("candidates");
+      report.rows.push_back("final");
+      report.metrics.resize(report.rows.size());
+    }
+    FUNNEL_ASSIGN_OR_RETURN(std::vector<retrieval::UserState> states,
+                            SplitUserStates(store, events, options.data, split));
+    const size_t sources = model.slots.size(), rows = report.rows.size();
+    // Per user and row: the metrics and the top-20 list (for coverage).
+    std::vector<std::vector<eval::UserMetrics>> m(states.size(), std::vector<eval::UserMetrics>(rows));
+    std::vector<std::vector<std::vector<ItemIdx>>> tops(states.size(), std::vector<std::vector<ItemIdx>>(rows));
+    ParallelFor(states.size(), threads, [&](size_t begin, size_t end, int) {
+      std::vector<retrieval::Candidate> found;
+      for (size_t u = begin; u < end; ++u) {
+        const auto& truth = split.users[u].truth;
+        for (size_t s = 0; s < sources; ++s) {
+          model.slots[s].source->Retrieve(states[u], {.k = 20, .now = split.cutoff}, &found);
+          for (const auto& c : found) tops[u][s].push_back(ItemIdx{c.item});
+          m[u][s] = eval::ScoreList(tops[u][s], truth);
+        }
+        retrieval::CandidateSet c = merger.Candidates(states[u], split.cutoff);
+        std::vector<retrieval::Candidate> ranked = merger.Fuse(c, c.items.size());
+        std::vector<ItemIdx> all;
+        for (const auto& r : ranked) all.push_back(ItemIdx{r.item});
+        m[u][sources] = eval::ScoreList(all, truth);
+        tops[u][sources].assign(all.begin(), all.begin() + std::min<size_t>(20, all.size()));
+        m[u][sources + 1] = eval::ScoreList(tops[u][sources], truth);
+        tops[u][sources + 1] = tops[u][sources];
+      }
+    }, 8);
+    for (size_t u = 0; u < states.size(); ++u)
+      for (size_t r = 0; r < rows; ++r) report.metrics[r].Add(split.fold, m[u][r], tops[u][r]);
+    for (size_t r = 0; r < rows; ++r) report.metrics[r].SetCatalogSize(split.fold, split.catalog.size());
+    report.folds.push_back({split.fold, split.cutoff, split.end, split.train_events, split.window_events,
+                            split.catalog.size(), split.users.size(), model.seconds, model.validation});
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace funnel::training

@@ -1,0 +1,286 @@
+#include "funnel/training/model_registry.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <simdjson.h>
+#include <xxhash.h>
+
+#include "funnel/core/blob_file.h"
+#include "funnel/core/logging.h"
+
+namespace funnel::training {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kManifestFormat = "funnel-model";
+constexpr int kManifestVersion = 1;
+constexpr std::string_view kChecksumField = ",\"checksum\":\"";
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string MetricsJson(const eval::MetricsSummary& m) {
+  return fmt::format(R"({{"users":{},"ndcg10":{:.6f},"ndcg20":{:.6f},"recall20":{:.6f},"hit10":{:.6f},"coverage10":{:.6f}}})",
+                     m.users, m.ndcg10.mean, m.ndcg20.mean, m.recall20.mean, m.hit10.mean, m.coverage10);
+}
+
+// The manifest body ends with a checksum of everything before it, so an edited or torn
+// manifest is refused like any other model file.
+std::string ManifestJson(const ModelManifest& m) {
+  std::string s = fmt::format(
+      R"({{"format":"{}","format_version":{},"version":{},"cutoff_us":{},"cutoff":{},"training_events":{},)"
+      R"("num_users":{},"num_items":{},"max_candidates":{},"train_seconds":{:.3f},"validation_users":{},)"
+      R"("fusion":{{"normalization":{},"rank_offset":{}}},)"
+      R"("data":{{"low_rating":{},"max_watch_ratio":{},"half_life_days":{},"recent_items":{}}},"sources":[)",
+      kManifestFormat, kManifestVersion, JsonString(m.version), m.cutoff.micros(), JsonString(FormatUtc(m.cutoff)),
+      m.training_events, m.num_users, m.num_items, m.max_candidates, m.train_seconds, m.validation_users,
+      JsonString(m.fusion.normalization == retrieval::FusionOptions::kRank ? "rank" : "score"), m.fusion.rank_offset,
+      m.data.low_rating, m.data.max_watch_ratio, m.data.half_life_days, m.data.recent_items);
+  for (size_t i = 0; i < m.sources.size(); ++i)
+    s += fmt::format(R"({}{{"name":{},"quota":{},"weight":{}}})", i ? "," : "", JsonString(m.sources[i].name),
+                     m.sources[i].quota, m.sources[i].weight);
+  s += "],\"validation\":[";
+  for (size_t i = 0; i < m.validation.size(); ++i)
+    s += fmt::format(R"({}{{"name":{},"params":{},"metrics":{}}})", i ? "," : "", JsonString(m.validation[i].name),
+                     JsonString(m.validation[i].params), MetricsJson(m.validation[i].metrics));
+  s += "]";
+  s += Cat(kChecksumField, fmt::format("{:016x}", XXH3_64bits(s.data(), s.size())), "\"}\n");
+  return s;
+}
+
+Status WriteFileSynced(const std::string& path, std::string_view text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(Cat("cannot write ", path));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  return ok ? absl::OkStatus() : absl::InternalError(Cat("cannot write ", path));
+}
+
+void SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+StatusOr<ModelManifest> ParseManifest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(Cat("cannot open ", path));
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto bad = [&](std::string_view why) { return absl::DataLossError(Cat(path, ": ", why)); };
+  size_t at = text.rfind(kChecksumField);
+  if (at == std::string::npos) return bad("no checksum (truncated?)");
+  std::string want = fmt::format("{:016x}", XXH3_64bits(text.data(), at));
+  if (text.compare(at + kChecksumField.size(), want.size(), want) != 0) return bad("checksum mismatch");
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(text).get(root)) return bad("not JSON");
+  ModelManifest m;
+  std::string_view sv;
+  int64_t i64 = 0;
+  uint64_t u64 = 0;
+  double d = 0;
+  if (root["format"].get(sv) || sv != kManifestFormat) return bad("not a funnel model manifest");
+  if (root["format_version"].get(i64) || i64 != kManifestVersion)
+    return bad(Cat("manifest format version ", i64, " (this build reads ", kManifestVersion, ")"));
+  auto need = [&](auto err) { return err ? bad("missing or mistyped field") : absl::OkStatus(); };
+  FUNNEL_RETURN_IF_ERROR(need(root["version"].get(sv)));
+  m.version = std::string(sv);
+  FUNNEL_RETURN_IF_ERROR(need(root["cutoff_us"].get(i64)));
+  m.cutoff = Timestamp::FromMicros(i64);
+  FUNNEL_RETURN_IF_ERROR(need(root["training_events"].get(m.training_events)));
+  FUNNEL_RETURN_IF_ERROR(need(root["num_users"].get(u64)));
+  m.num_users = static_cast<uint32_t>(u64);
+  FUNNEL_RETURN_IF_ERROR(need(root["num_items"].get(u64)));
+  m.num_items = static_cast<uint32_t>(u64);
+  FUNNEL_RETURN_IF_ERROR(need(root["max_candidates"].get(u64)));
+  m.max_candidates = u64;
+  FUNNEL_RETURN_IF_ERROR(need(root["train_seconds"].get(m.train_seconds)));
+  FUNNEL_RETURN_IF_ERROR(need(root["validation_users"].get(u64)));
+  m.validation_users = u64;
+  simdjson::dom::element fusion = root["fusion"];
+  FUNNEL_RETURN_IF_ERROR(need(fusion["normalization"].get(sv)));
+  if (sv != "rank" && sv != "score") return bad(Cat("unknown fusion normalization '", sv, "'"));
+  m.fusion.normalization = sv == "rank" ? retrieval::FusionOptions::kRank : retrieval::FusionOptions::kScore;
+  FUNNEL_RETURN_IF_ERROR(need(fusion["rank_offset"].get(m.fusion.rank_offset)));
+  simdjson::dom::element data = root["data"];
+  FUNNEL_RETURN_IF_ERROR(need(data["low_rating"].get(m.data.low_rating)));
+  FUNNEL_RETURN_IF_ERROR(need(data["max_watch_ratio"].get(m.data.max_watch_ratio)));
+  FUNNEL_RETURN_IF_ERROR(need(data["half_life_days"].get(m.data.half_life_days)));
+  FUNNEL_RETURN_IF_ERROR(need(data["recent_items"].get(u64)));
+  m.data.recent_items = u64;
+  simdjson::dom::array sources;
+  FUNNEL_RETURN_IF_ERROR(need(root["sources"].get(sources)));
+  for (simdjson::dom::element s : sources) {
+    ModelManifest::SourceEntry e;
+    FUNNEL_RETURN_IF_ERROR(need(s["name"].get(sv)));
+    e.name = std::string(sv);
+    FUNNEL_RETURN_IF_ERROR(need(s["quota"].get(u64)));
+    e.quota = u64;
+    FUNNEL_RETURN_IF_ERROR(need(s["weight"].get(d)));
+    e.weight = d;
+    m.sources.push_back(std::move(e));
+  }
+  simdjson::dom::array validation;
+  if (!root["validation"].get(validation)) {
+    for (simdjson::dom::element v : validation) {
+      ValidationRow row;
+      std::string_view name, params;
+      if (v["name"].get(name) || v["params"].get(params)) continue;
+      row.name = std::string(name);
+      row.params = std::string(params);
+      simdjson::dom::element mm = v["metrics"];
+      // Validation figures are informative: a missing one reads as 0.
+      auto read = [&](const char* key, auto* out) {
+        if (mm[key].get(*out) != simdjson::SUCCESS) *out = {};
+      };
+      uint64_t users = 0;
+      read("users", &users);
+      row.metrics.users = users;
+      read("ndcg10", &row.metrics.ndcg10.mean);
+      read("ndcg20", &row.metrics.ndcg20.mean);
+      read("recall20", &row.metrics.recall20.mean);
+      read("hit10", &row.metrics.hit10.mean);
+      read("coverage10", &row.metrics.coverage10);
+      m.validation.push_back(std::move(row));
+    }
+  }
+  return m;
+}
+
+bool IsVersionName(const std::string& s) {
+  return s.size() == 7 && s[0] == 'v' && std::all_of(s.begin() + 1, s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+StatusOr<ModelRegistry> ModelRegistry::Open(const std::string& data_dir) {
+  ModelRegistry r;
+  r.dir_ = data_dir + "/models";
+  std::error_code ec;
+  fs::create_directories(r.dir_, ec);
+  if (ec) return absl::InternalError(Cat("cannot create ", r.dir_, ": ", ec.message()));
+  return r;
+}
+
+std::vector<std::string> ModelRegistry::Versions() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    std::string name = entry.path().filename().string();
+    if (entry.is_directory() && IsVersionName(name)) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+StatusOr<std::string> ModelRegistry::Current() const {
+  std::ifstream in(dir_ + "/CURRENT");
+  std::string v;
+  if (!in || !std::getline(in, v) || !IsVersionName(v))
+    return absl::NotFoundError(Cat("no model in ", dir_, ": run `funnel train` first"));
+  return v;
+}
+
+StatusOr<std::string> ModelRegistry::Register(const TrainedRetrieval& trained, const store::EventStore& store) {
+  std::vector<std::string> versions = Versions();
+  const int next = versions.empty() ? 1 : std::stoi(versions.back().substr(1)) + 1;
+  const std::string version = fmt::format("v{:06d}", next);
+  const std::string tmp = Cat(dir_, "/.tmp-", version), final_dir = Cat(dir_, "/", version);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError(Cat("cannot create ", tmp, ": ", ec.message()));
+
+  ModelManifest m;
+  m.version = version;
+  m.cutoff = trained.cutoff;
+  m.training_events = trained.training_events;
+  m.num_users = trained.num_users;
+  m.num_items = trained.num_items;
+  m.max_candidates = trained.max_candidates;
+  m.fusion = trained.fusion;
+  m.data = trained.data;
+  m.validation = trained.validation;
+  m.validation_users = trained.validation_users;
+  m.train_seconds = trained.seconds;
+  for (const retrieval::SourceSlot& s : trained.slots) {
+    m.sources.push_back({std::string(s.source->name()), s.quota, s.weight});
+    FUNNEL_RETURN_IF_ERROR(s.source->Save(tmp));
+  }
+  // Item ids in index order: a server without the event store names items from this.
+  std::string names;
+  std::vector<uint64_t> offsets = {0};
+  for (uint32_t i = 0; i < trained.num_items; ++i) {
+    names += store.ItemName(ItemIdx{i});
+    offsets.push_back(names.size());
+  }
+  BlobWriter items("items");
+  items.AddString("names", names);
+  items.Add("offsets", offsets);
+  FUNNEL_RETURN_IF_ERROR(items.Write(tmp + "/items.blob"));
+  FUNNEL_RETURN_IF_ERROR(WriteFileSynced(tmp + "/manifest.json", ManifestJson(m)));
+  SyncDir(tmp);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return absl::InternalError(Cat("cannot publish ", final_dir, ": ", ec.message()));
+  SyncDir(dir_);
+  FUNNEL_RETURN_IF_ERROR(WriteFileSynced(dir_ + "/CURRENT.tmp", version + "\n"));
+  fs::rename(dir_ + "/CURRENT.tmp", dir_ + "/CURRENT", ec);
+  if (ec) return absl::InternalError(Cat("cannot update ", dir_, "/CURRENT: ", ec.message()));
+  SyncDir(dir_);
+  return version;
+}
+
+StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::string& version) const {
+  if (!IsVersionName(version)) return absl::InvalidArgumentError(Cat("'", version, "' is not a model version"));
+  const std::string dir = Cat(dir_, "/", version);
+  auto model = std::make_shared<RetrievalModel>();
+  FUNNEL_ASSIGN_OR_RETURN(model->manifest_, ParseManifest(dir + "/manifest.json"));
+  FUNNEL_ASSIGN_OR_RETURN(BlobReader items, BlobReader::Open(dir + "/items.blob", "items"));
+  FUNNEL_ASSIGN_OR_RETURN(std::string names, items.GetString("names"));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<uint64_t> offsets, items.Get<uint64_t>("offsets"));
+  if (offsets.size() != size_t{model->manifest_.num_items} + 1 || offsets.back() != names.size())
+    return absl::DataLossError(Cat(dir, "/items.blob: does not match the manifest"));
+  for (size_t i = 0; i + 1 < offsets.size(); ++i) {
+    if (offsets[i] > offsets[i + 1]) return absl::DataLossError(Cat(dir, "/items.blob: bad offsets"));
+    model->items_.Restore(static_cast<uint32_t>(i), std::string_view(names).substr(offsets[i], offsets[i + 1] - offsets[i]));
+  }
+  std::vector<retrieval::SourceSlot> slots;
+  for (const auto& s : model->manifest_.sources) {
+    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const retrieval::Source> src, retrieval::LoadSource(s.name, dir));
+    slots.push_back({std::move(src), s.quota, s.weight});
+  }
+  model->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), model->manifest_.max_candidates,
+                                                       model->manifest_.fusion);
+  return std::shared_ptr<const RetrievalModel>(std::move(model));
+}
+
+StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::LoadCurrent() const {
+  FUNNEL_ASSIGN_OR_RETURN(std::string v, Current());
+  return Load(v);
+}
+
+}  // namespace funnel::training

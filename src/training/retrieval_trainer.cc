@@ -1,0 +1,496 @@
+#include "funnel/training/retrieval_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <span>
+
+#include "funnel/core/logging.h"
+#include "funnel/core/thread_pool.h"
+
+namespace funnel::training {
+
+namespace {
+
+using retrieval::Candidate;
+using retrieval::CandidateSet;
+using retrieval::Source;
+using retrieval::SourceSlot;
+using retrieval::TrainingSet;
+using retrieval::UserState;
+using Clock = std::chrono::steady_clock;
+
+using Choices = RetrievalChoices;
+
+// A source to fit on a training set with given choices; an error skips the source (with a
+// warning), e.g. EASE on a catalog too large for it.
+using SourceFactory = std::function<StatusOr<std::shared_ptr<const Source>>(const TrainingSet&, const Choices&)>;
+
+double PeriodDays(const TrainingSet& ts) {
+  int64_t first = INT64_MAX;
+  for (int64_t t : ts.item_first_seen_us) first = std::min(first, t);
+  if (first == INT64_MAX || first >= ts.cutoff.micros()) return 1;
+  return static_cast<double>(ts.cutoff.micros() - first) / 86400e6;
+}
+
+std::shared_ptr<const Source> Trending(const TrainingSet& ts, double fraction) {
+  return retrieval::PopularitySource::Build(ts, {.name = "trending", .half_life_days = fraction * PeriodDays(ts)});
+}
+
+struct Named {
+  std::string name;
+  SourceFactory make;
+};
+
+std::vector<Named> AllFactories(const RetrievalTrainOptions& o) {
+  using Ptr = std::shared_ptr<const Source>;
+  return {
+      {"popular", [](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
+         return Ptr(retrieval::PopularitySource::Build(ts, {.name = "popular"}));
+       }},
+      {"trending", [](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> { return Trending(ts, c.trending_fraction); }},
+      {"fresh", [o](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
+         return Ptr(retrieval::FreshSource::Build(ts, o.fresh));
+       }},
+      {"covisit", [o](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
+         return Ptr(retrieval::CovisitSource::Build(ts, o.covisit));
+       }},
+      {"ials", [o](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> {
+         retrieval::IalsOptions io = o.ials;
+         io.regularization = c.ials_regularization;
+         io.alpha = c.ials_alpha;
+         io.threads = o.threads;
+         FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::IalsSource::Build(ts, io, o.ann));
+         return Ptr(std::move(src));
+       }},
+      {"ease", [o](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> {
+         retrieval::EaseOptions eo = o.ease;
+         eo.lambda = c.ease_lambda;
+         eo.threads = o.threads;
+         FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::EaseSource::Build(ts, eo));
+         return Ptr(std::move(src));
+       }},
+  };
+}
+
+StatusOr<std::vector<Named>> Factories(const RetrievalTrainOptions& o) {
+  std::vector<Named> all = AllFactories(o), out;
+  for (const std::string& name : o.sources) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const Named& n) { return n.name == name; });
+    if (it == all.end())
+      return absl::InvalidArgumentError(Cat("unknown retrieval source '", name, "'; known: ",
+                                            fmt::format("{}", fmt::join(KnownSources(), ", "))));
+    out.push_back(*it);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("retrieval.sources is empty: name at least one source");
+  return out;
+}
+
+size_t QuotaOf(const RetrievalTrainOptions& o, std::string_view name) {
+  auto it = o.quotas.find(name);
+  return it == o.quotas.end() ? 100 : it->second;
+}
+
+// One validation carve-out: its split, what it trains on, its users' request-time states.
+struct Window {
+  eval::Split split;
+  TrainingSet ts;
+  std::vector<UserState> states;
+};
+
+// Candidate sets of every window's users, pooled, with each one's ground truth.
+struct Pool {
+  std::vector<CandidateSet> sets;
+  std::vector<const std::vector<ItemIdx>*> truths;
+  size_t catalog = 0;
+};
+
+double Objective(const eval::MetricsSummary& s) { return 0.5 * (s.ndcg10.mean + s.recall20.mean); }
+
+// Metrics of one source alone (its own top 20) over every window's users; sources[w] is the
+// source fitted on window w's training set.
+eval::MetricsSummary EvaluateFitted(std::span<const std::shared_ptr<const Source>> sources,
+                                    std::span<const Window> windows, int threads) {
+  eval::MetricsAccumulator acc;
+  for (size_t w = 0; w < windows.size(); ++w) {
+    const Window& win = windows[w];
+    const Source& source = *sources[w];
+    std::vector<eval::UserMetrics> m(win.states.size());
+    std::vector<std::vector<ItemIdx>> tops(win.states.size());
+    ParallelFor(win.states.size(), threads, [&](size_t begin, size_t end, int) {
+      std::vector<Candidate> top;
+      for (size_t u = begin; u < end; ++u) {
+        source.Retrieve(win.states[u], {.k = 20, .now = win.split.cutoff}, &top);
+        for (const Candidate& c : top) tops[u].push_back(ItemIdx{c.item});
+        m[u] = eval::ScoreList(tops[u], win.split.users[u].truth);
+      }
+    }, 16);
+    for (size_t u = 0; u < win.states.size(); ++u) acc.Add(static_cast<int>(w), m[u], tops[u]);
+    acc.SetCatalogSize(static_cast<int>(w), win.split.catalog.size());
+  }
+  return acc.Overall();
+}
+
+// The same, fitting the source on each window with `choices` first. Fails when it cannot be fitted.
+StatusOr<eval::MetricsSummary> EvaluateAlone(const SourceFactory& make, const Choices& choices,
+                                             std::span<const Window> windows, int threads) {
+  std::vector<std::shared_ptr<const Source>> fitted;
+  for (const Window& win : windows) {
+    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const Source> source, make(win.ts, choices));
+    fitted.push_back(std::move(source));
+  }
+  return EvaluateFitted(fitted, windows, threads);
+}
+
+// Fused top 20 of each pooled (already normalized) candidate set under weights `w`.
+eval::MetricsSummary EvaluateFusion(const Pool& pool, const std::vector<double>& w, int threads) {
+  std::vector<eval::UserMetrics> m(pool.sets.size());
+  std::vector<std::vector<ItemIdx>> tops(pool.sets.size());
+  ParallelFor(pool.sets.size(), threads, [&](size_t begin, size_t end, int) {
+    std::vector<Candidate> scored;
+    for (size_t u = begin; u < end; ++u) {
+      const CandidateSet& c = pool.sets[u];
+      scored.resize(c.items.size());
+      for (size_t j = 0; j < c.items.size(); ++j) {
+        double f = 0;
+        for (size_t s = 0; s < c.sources; ++s) f += w[s] * c.Score(j, s);
+        scored[j] = {c.items[j], static_cast<float>(f)};
+      }
+      const size_t k = std::min<size_t>(20, scored.size());
+      std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), [](const Candidate& x, const Candidate& y) {
+        return x.score != y.score ? x.score > y.score : x.item < y.item;
+      });
+      for (size_t j = 0; j < k; ++j) tops[u].push_back(ItemIdx{scored[j].item});
+      m[u] = eval::ScoreList(tops[u], *pool.truths[u]);
+    }
+  }, 16);
+  eval::MetricsAccumulator acc;
+  for (size_t u = 0; u < pool.sets.size(); ++u) acc.Add(0, m[u], tops[u]);
+  acc.SetCatalogSize(0, pool.catalog);
+  return acc.Overall();
+}
+
+// Coordinate ascent on fusion weights over the pooled validation candidate sets, maximizing
+// the validation objective directly; each trial only re-sums scores.
+std::vector<double> TuneWeights(const Pool& pool, size_t n, int threads, eval::MetricsSummary* best_summary) {
+  auto evaluate = [&](const std::vector<double>& w) { return EvaluateFusion(pool, w, threads); };
+  static constexpr double kGrid[] = {0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5};
+  std::vector<double> w(n, 1.0);
+  eval::MetricsSummary best = evaluate(w);
+  for (int pass = 0; pass < 3; ++pass) {
+    bool improved = false;
+    for (size_t s = 0; s < n; ++s) {
+      for (double v : kGrid) {
+        if (v == w[s]) continue;
+        std::vector<double> trial = w;
+        trial[s] = v;
+        if (std::all_of(trial.begin(), trial.end(), [](double x) { return x == 0; })) continue;
+        eval::MetricsSummary got = evaluate(trial);
+        if (Objective(got) > Objective(best) + 1e-9) {
+          best = got;
+          w = trial;
+          improved = true;
+        }
+      }
+    }
+    if (!improved) break;
+  }
+  *best_summary = best;
+  return w;
+}
+
+// Fusion weights by logistic regression over every validation candidate: features are the
+// standardized source scores, the label says whether the candidate is in the user's ground
+// truth. Each user's positives and negatives weigh 1 in total each, so heavy users do not
+// dominate; L2 keeps weights finite when a source separates perfectly.
+std::vector<double> FitFusionLogistic(const Pool& pool, size_t n, double l2) {
+  const auto d = static_cast<Eigen::Index>(n + 1);  // + intercept
+  const std::vector<CandidateSet>& z = pool.sets;
+  Eigen::VectorXd w = Eigen::VectorXd::Zero(d);
+  for (int iter = 0; iter < 25; ++iter) {
+    Eigen::VectorXd grad = Eigen::VectorXd::Zero(d);
+    Eigen::MatrixXd hess = Eigen::MatrixXd::Zero(d, d);
+    Eigen::VectorXd x(d);
+    for (size_t u = 0; u < z.size(); ++u) {
+      const auto& truth = *pool.truths[u];
+      const CandidateSet& c = z[u];
+      size_t pos = 0;
+      for (uint32_t item : c.items) pos += std::binary_search(truth.begin(), truth.end(), ItemIdx{item});
+      if (pos == 0 || pos == c.items.size()) continue;
+      const double wp = 1.0 / static_cast<double>(pos), wn = 1.0 / static_cast<double>(c.items.size() - pos);
+      for (size_t j = 0; j < c.items.size(); ++j) {
+        const bool y = std::binary_search(truth.begin(), truth.end(), ItemIdx{c.items[j]});
+        for (size_t s = 0; s < n; ++s) x[static_cast<Eigen::Index>(s)] = c.Score(j, s);
+        x[d - 1] = 1.0;
+        const double p = 1.0 / (1.0 + std::exp(-w.dot(x))), sw = y ? wp : wn;
+        grad += sw * (p - (y ? 1.0 : 0.0)) * x;
+        hess += sw * p * (1 - p) * x * x.transpose();
+      }
+    }
+    for (Eigen::Index s = 0; s + 1 < d; ++s) {
+      grad[s] += l2 * w[s];
+      hess(s, s) += l2;
+    }
+    hess += 1e-9 * Eigen::MatrixXd::Identity(d, d);
+    Eigen::VectorXd step = hess.ldlt().solve(grad);
+    w -= step;
+    if (step.cwiseAbs().maxCoeff() < 1e-6) break;
+  }
+  return std::vector<double>(w.data(), w.data() + n);  // the intercept does not change a ranking
+}
+
+std::vector<retrieval::FusionOptions> FusionGrid(const RetrievalTrainOptions& o) {
+  std::vector<retrieval::FusionOptions> grid;
+  if (o.fusion_normalization == "score") return {{.normalization = retrieval::FusionOptions::kScore}};
+  for (double k0 : o.rank_offsets) grid.push_back({.normalization = retrieval::FusionOptions::kRank, .rank_offset = k0});
+  return grid;
+}
+
+StatusOr<uint64_t> CountBefore(const store::EventStore& store, Timestamp cutoff) {
+  uint64_t n = 0;
+  FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), cutoff, [&](const store::StoredEvent&) {
+    ++n;
+    return true;
+  }));
+  return n;
+}
+
+std::string Fmt(double v) { return fmt::format("{:.3g}", v); }
+
+}  // namespace
+
+std::vector<std::string> KnownSources() {
+  std::vector<std::string> out;
+  for (const Named& n : AllFactories({})) out.push_back(n.name);
+  return out;
+}
+
+StatusOr<std::vector<UserState>> SplitUserStates(const store::EventStore& store, const EventsConfig& events,
+                                                 const retrieval::TrainingSetOptions& data, const eval::Split& split) {
+  retrieval::StrengthRule rule(store, events, data);
+  std::vector<UserState> states;
+  states.reserve(split.users.size());
+  for (const eval::TestUser& u : split.users) {
+    FUNNEL_ASSIGN_OR_RETURN(UserState st, retrieval::BuildUserState(store, rule, u.user, split.cutoff, data.recent_items));
+    states.push_back(std::move(st));
+  }
+  return states;
+}
+
+StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const EventsConfig& events, Timestamp cutoff,
+                                          const RetrievalTrainOptions& options) {
+  const auto start = Clock::now();
+  const int threads = options.threads > 0 ? options.threads : HardwareThreads();
+  FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(options));
+  // Nothing before the cutoff: an error, not an empty model that recommends nothing.
+  bool any_event = false;
+  FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), cutoff, [&](const store::StoredEvent&) {
+    any_event = true;
+    return false;
+  }));
+  if (!any_event)
+    return absl::FailedPreconditionError(
+        cutoff == Timestamp::Max() ? std::string("retrieval: the event store holds no events: nothing to train on")
+                                   : Cat("retrieval: no events before ", FormatUtc(cutoff), ": nothing to train on"));
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  auto over_budget = [&] { return elapsed() > options.time_budget_seconds; };
+  auto has = [&](std::string_view name) {
+    return std::any_of(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; });
+  };
+  Choices choices;
+  TrainedRetrieval out;
+  out.cutoff = cutoff;
+  out.max_candidates = options.max_candidates;
+  out.data = options.data;
+  out.fusion = FusionGrid(options).front();
+  if (out.fusion.normalization == retrieval::FusionOptions::kRank) out.fusion.rank_offset = options.rank_offset;
+  std::map<std::string, double> weight_of;  // tuned fusion weights; 1 when not tuned
+
+  // Validation carve-outs: the last `validation_fraction` of the training events, then the
+  // same amount before it, and so on: several windows pool enough users for stable choices.
+  std::vector<Window> windows;
+  if (options.tune) {
+    StatusOr<uint64_t> total = CountBefore(store, cutoff);
+    Timestamp end = cutoff;
+    for (int w = 0; total.ok() && w < options.validation_windows; ++w) {
+      const double remaining = 1.0 - w * options.validation_fraction;
+      if (remaining - options.validation_fraction < 0.3) break;  // keep most of the data for training
+      StatusOr<eval::Split> split = eval::ValidationSplit(store, events, end, options.validation_fraction / remaining);
+      if (!split.ok()) {
+        if (w == 0) spdlog::warn("retrieval: no validation split ({}); using the shipped defaults", MessageOf(split.status()));
+        break;
+      }
+      end = split->cutoff;
+      if (split->users.empty()) continue;
+      // A deterministic sample bounds the cost of tuning on large logs; a few thousand users
+      // already measure differences of a few percent.
+      const size_t cap = std::max<size_t>(1, options.max_validation_users / static_cast<size_t>(options.validation_windows));
+      if (split->users.size() > cap) {
+        std::vector<eval::TestUser> kept;
+        const double stride = static_cast<double>(split->users.size()) / static_cast<double>(cap);
+        for (size_t k = 0; k < cap; ++k) kept.push_back(std::move(split->users[static_cast<size_t>(k * stride)]));
+        split->users = std::move(kept);
+      }
+      Window win;
+      FUNNEL_ASSIGN_OR_RETURN(win.ts, retrieval::BuildTrainingSet(store, events, split->cutoff, options.data));
+      FUNNEL_ASSIGN_OR_RETURN(win.states, SplitUserStates(store, events, options.data, *split));
+      win.split = std::move(*split);
+      out.validation_users += win.states.size();
+      windows.push_back(std::move(win));
+    }
+    if (windows.empty() && total.ok()) spdlog::warn("retrieval: no validation users; using the shipped defaults");
+    spdlog::info("retrieval: {} validation window(s), {} users ({:.1f} s)", windows.size(), out.validation_users, elapsed());
+  }
+  if (!windows.empty()) {
+    // Each tunable source's parameters, by its own pooled validation quality; the grid stops
+    // early when the time budget runs out (the best so far, or the default, stays).
+    auto factory = [&](std::string_view name) {
+      return std::find_if(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; })->make;
+    };
+    auto pick = [&](std::string_view what, const std::vector<Choices>& grid) {
+      double best = -1;
+      Choices chosen = choices;
+      for (const Choices& c : grid) {
+        if (best >= 0 && over_budget()) {
+          spdlog::warn("retrieval: time budget spent; {} tuning stops early", what);
+          break;
+        }
+        // Expensive sources are tuned on the newest window only; the cheap ones on all of them.
+        const bool expensive = what == "ials" || what == "ease";
+        StatusOr<eval::MetricsSummary> got =
+            EvaluateAlone(factory(what), c, std::span<const Window>(windows).first(expensive ? 1 : windows.size()), threads);
+        if (!got.ok()) {
+          spdlog::warn("retrieval: {}: {}", what, MessageOf(got.status()));
+          return;
+        }
+        spdlog::debug("retrieval: {} candidate scores {:.4f}", what, Objective(*got));
+        if (Objective(*got) > best) {
+          best = Objective(*got);
+          chosen = c;
+        }
+      }
+      choices = chosen;
+      spdlog::info("retrieval: tuned {} ({:.1f} s)", what, elapsed());
+    };
+    auto grid_of = [&](const std::vector<double>& values, double Choices::*field) {
+      std::vector<Choices> grid;
+      for (double v : values) {
+        Choices c = choices;
+        c.*field = v;
+        grid.push_back(c);
+      }
+      return grid;
+    };
+    if (has("trending")) pick("trending", grid_of(options.trending_half_life_fractions, &Choices::trending_fraction));
+    if (has("ease")) pick("ease", grid_of(options.ease_lambdas, &Choices::ease_lambda));
+    if (has("ials")) {
+      std::vector<Choices> grid;
+      for (double a : options.ials_alphas)
+        for (double r : options.ials_regularizations) {
+          Choices c = choices;
+          c.ials_alpha = a;
+          c.ials_regularization = r;
+          grid.push_back(c);
+        }
+      pick("ials", grid);
+    }
+
+    // Every window's sources with the choices made (fitted once), their candidates, pooled.
+    Pool pool;
+    pool.catalog = windows.front().split.catalog.size();
+    std::vector<std::string> fused_names;
+    std::vector<std::vector<std::shared_ptr<const Source>>> fitted;  // [source][window]
+    for (const Named& f : factories) {
+      std::vector<std::shared_ptr<const Source>> per_window;
+      for (const Window& win : windows) {
+        StatusOr<std::shared_ptr<const Source>> src = f.make(win.ts, choices);
+        if (!src.ok()) break;  // warned above, or fails again on the full data below
+        per_window.push_back(*src);
+      }
+      if (per_window.size() != windows.size()) continue;  // keep windows alike
+      fused_names.push_back(f.name);
+      fitted.push_back(std::move(per_window));
+    }
+    for (size_t w = 0; w < windows.size(); ++w) {
+      std::vector<SourceSlot> slots;
+      for (size_t s = 0; s < fused_names.size(); ++s) slots.push_back({fitted[s][w], QuotaOf(options, fused_names[s]), 1.0});
+      retrieval::Merger merger(slots, options.max_candidates);
+      const Window& win = windows[w];
+      std::vector<CandidateSet> sets(win.states.size());
+      ParallelFor(win.states.size(), threads, [&](size_t begin, size_t end, int) {
+        for (size_t u = begin; u < end; ++u) sets[u] = merger.Candidates(win.states[u], win.split.cutoff);
+      }, 8);
+      for (size_t u = 0; u < sets.size(); ++u) {
+        pool.sets.push_back(std::move(sets[u]));
+        pool.truths.push_back(&win.split.users[u].truth);
+      }
+    }
+    for (size_t s = 0; s < fused_names.size(); ++s) {
+      const std::string& name = fused_names[s];
+      std::string params;
+      if (name == "trending") params = Cat("half-life ", Fmt(choices.trending_fraction * PeriodDays(windows[0].ts)), " d");
+      if (name == "ease") params = Cat("lambda ", Fmt(choices.ease_lambda));
+      if (name == "ials") params = Cat("alpha ", Fmt(choices.ials_alpha), ", regularization ", Fmt(choices.ials_regularization));
+      out.validation.push_back({name, params, EvaluateFitted(fitted[s], windows, threads)});
+    }
+    spdlog::info("retrieval: validation candidates for {} users ({:.1f} s)", pool.sets.size(), elapsed());
+    // The normalization and its rank offset, then the weights, on the pooled candidates.
+    eval::MetricsSummary fused;
+    std::vector<double> tuned;
+    double best = -1;
+    for (retrieval::FusionOptions fo : FusionGrid(options)) {
+      Pool normalized = pool;
+      for (CandidateSet& c : normalized.sets) retrieval::NormalizeColumns(&c, fo);
+      eval::MetricsSummary got;
+      std::vector<double> w;
+      if (options.fusion == "logistic") {
+        w = FitFusionLogistic(normalized, fused_names.size(), options.fusion_l2);
+        got = EvaluateFusion(normalized, w, threads);
+      } else {
+        w = TuneWeights(normalized, fused_names.size(), threads, &got);
+      }
+      if (Objective(got) > best) {
+        best = Objective(got);
+        fused = got;
+        tuned = w;
+        out.fusion = fo;
+      }
+      if (over_budget()) break;
+    }
+    spdlog::info("retrieval: tuned the fusion ({:.1f} s)", elapsed());
+    std::string w;
+    for (size_t s = 0; s < tuned.size(); ++s) {
+      w += Cat(s ? " " : "", fused_names[s], "=", Fmt(tuned[s]));
+      weight_of[fused_names[s]] = tuned[s];
+    }
+    w += out.fusion.normalization == retrieval::FusionOptions::kRank ? Cat("; ranks, offset ", Fmt(out.fusion.rank_offset))
+                                                                      : std::string("; raw scores");
+    out.validation.push_back({"fusion", w, fused});
+  }
+
+  out.choices = choices;
+  if (options.validate_only) {
+    out.seconds = elapsed();
+    return out;
+  }
+  FUNNEL_ASSIGN_OR_RETURN(TrainingSet ts, retrieval::BuildTrainingSet(store, events, cutoff, options.data));
+  out.num_users = ts.num_users;
+  out.num_items = ts.num_items;
+  out.training_events = ts.events;
+  for (const Named& f : factories) {
+    StatusOr<std::shared_ptr<const Source>> src = f.make(ts, choices);
+    if (!src.ok()) {
+      spdlog::warn("retrieval: source {} skipped: {}", f.name, MessageOf(src.status()));
+      continue;
+    }
+    auto w = weight_of.find(f.name);
+    out.slots.push_back({*src, QuotaOf(options, f.name), w == weight_of.end() ? 1.0 : w->second});
+  }
+  if (out.slots.empty()) return absl::FailedPreconditionError("retrieval: no source could be trained");
+  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return out;
+}
+
+}  // namespace funnel::training

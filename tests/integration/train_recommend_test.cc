@@ -1,0 +1,322 @@
+// The offline loop through the real `funnel` binary: generate and import a small platform,
+// `funnel train`, `funnel recommend` (the TSV contract of DESIGN.md, cold users, argument
+// errors), `funnel eval --json`, config typos in [retrieval]; and on ml-100k (when present)
+// `funnel eval` over the 376 (fold, user) pairs with the final list above the popular floor.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "funnel/store/event_store.h"
+#include "support/subprocess.h"
+#include "support/temp_dir.h"
+
+namespace funnel {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using testing::ProcessResult;
+
+ProcessResult Funnel(std::vector<std::string> args) {
+  args.insert(args.begin(), FUNNEL_BINARY);
+  return testing::RunProcess(args);
+}
+
+std::string Describe(const ProcessResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out.substr(0, 4000) + "\nstderr:\n" +
+         r.err.substr(0, 4000);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t at; (at = s.find(sep, start)) != std::string::npos; start = at + 1) out.push_back(s.substr(start, at - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out = Split(text, '\n');
+  if (!out.empty() && out.back().empty()) out.pop_back();
+  return out;
+}
+
+// One generated platform, imported and trained once for the suite (a few seconds).
+class TrainRecommendTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    data_ = *dir_ / "data";
+    const std::string gen = *dir_ / "gen";
+    ProcessResult g = Funnel({"generate", "--out", gen, "--users", "120", "--items", "300", "--days", "3", "--seed", "9"});
+    ASSERT_EQ(g.exit_code, 0) << Describe(g);
+    for (const char* kind : {"items", "events"}) {
+      ProcessResult r = Funnel({"import", kind, gen + "/" + kind + ".jsonl", "--data", data_});
+      ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    }
+    ProcessResult t = Funnel({"train", "--data", data_});
+    ASSERT_EQ(t.exit_code, 0) << Describe(t);
+    train_out_ = new std::string(t.out);
+    // What every user touched, read back from the store the CLI wrote.
+    auto store = store::EventStore::Open({.path = data_ + "/events", .create_if_missing = false, .read_only = true});
+    ASSERT_TRUE(store.ok()) << store.status();
+    touched_ = new std::map<std::string, std::set<std::string>>();
+    ASSERT_TRUE((*store)->Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
+      (*touched_)[(*store)->UserName(e.user)].insert((*store)->ItemName(e.item));
+      return true;
+    }).ok());
+    items_ = new std::set<std::string>();
+    for (uint32_t i = 0; i < (*store)->NumItems(); ++i) items_->insert((*store)->ItemName(ItemIdx{i}));
+  }
+  static void TearDownTestSuite() {
+    delete touched_;
+    delete items_;
+    delete train_out_;
+    delete dir_;
+  }
+  void SetUp() override { ASSERT_NE(touched_, nullptr) << "suite set-up failed"; }
+
+  // Checks TSV lines for `users` (in order), k lines each: user, item, rank from 1, score not
+  // increasing; items known to the store, never one the user touched, never repeated.
+  static void ExpectContract(const std::vector<std::string>& lines, const std::vector<std::string>& users, size_t k) {
+    ASSERT_EQ(lines.size(), users.size() * k);
+    for (size_t u = 0; u < users.size(); ++u) {
+      std::set<std::string> seen;
+      double previous = 0;
+      for (size_t r = 0; r < k; ++r) {
+        const std::string& line = lines[u * k + r];
+        SCOPED_TRACE(line);
+        std::vector<std::string> f = Split(line, '\t');
+        ASSERT_EQ(f.size(), 4u);
+        EXPECT_EQ(f[0], users[u]);
+        EXPECT_TRUE(items_->contains(f[1])) << "an item id of the store";
+        EXPECT_TRUE(seen.insert(f[1]).second) << "listed twice";
+        auto touched = touched_->find(users[u]);
+        if (touched != touched_->end()) {
+          EXPECT_FALSE(touched->second.contains(f[1])) << "already touched";
+        }
+        EXPECT_EQ(f[2], std::to_string(r + 1));
+        size_t used = 0;
+        const double score = std::stod(f[3], &used);
+        EXPECT_EQ(used, f[3].size());
+        if (r > 0) {
+          EXPECT_LE(score, previous);
+        }
+        previous = score;
+      }
+    }
+  }
+
+  static inline testing::TempDir* dir_ = nullptr;
+  static inline std::string data_;
+  static inline std::string* train_out_ = nullptr;
+  static inline std::map<std::string, std::set<std::string>>* touched_ = nullptr;
+  static inline std::set<std::string>* items_ = nullptr;
+};
+
+TEST_F(TrainRecommendTest, TrainRegistersAVersionAndPrintsItsSources) {
+  EXPECT_THAT(*train_out_, AllOf(HasSubstr("model v000001 trained on"), HasSubstr("now current"), HasSubstr("covisit"),
+                                 HasSubstr("validation carve-out")));
+  EXPECT_TRUE(std::filesystem::exists(data_ + "/models/v000001/manifest.json"));
+  EXPECT_EQ(ReadFile(data_ + "/models/CURRENT"), "v000001\n");
+}
+
+TEST_F(TrainRecommendTest, RecommendForOneUserPrintsKTsvLinesOfUnseenItems) {
+  const std::string user = touched_->begin()->first;
+  ProcessResult r = Funnel({"recommend", "--data", data_, "--user", user, "--k", "15"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  ExpectContract(Lines(r.out), {user}, 15);
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("cold start")));
+
+  ProcessResult d = Funnel({"recommend", "--data", data_, "--user", user});
+  ASSERT_EQ(d.exit_code, 0) << Describe(d);
+  EXPECT_EQ(Lines(d.out).size(), 20u) << "k defaults to 20";
+}
+
+TEST_F(TrainRecommendTest, RecommendForAUsersFileWritesEveryUserInOrderAndColdUsersStillGetK) {
+  std::vector<std::string> users;
+  size_t n = 0;
+  for (const auto& [user, items] : *touched_)
+    if (n++ % 7 == 0 && users.size() < 4) users.push_back(user);
+  ASSERT_EQ(users.size(), 4u);
+  users.insert(users.begin() + 2, "nobody-has-seen-me");
+  std::string file;
+  for (const std::string& u : users) file += u + "\n";
+  file += "\n";  // a blank line is not a user
+  const std::string in = dir_->Write("users.txt", file), out = *dir_ / "recs.tsv";
+  ProcessResult r = Funnel({"recommend", "--data", data_, "--users", in, "--k", "7", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(r.out.empty()) << "the TSV goes to --out";
+  ExpectContract(Lines(ReadFile(out)), users, 7);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("1 of 5 users"), HasSubstr("cold start")));
+}
+
+TEST_F(TrainRecommendTest, RecommendRefusesBadArgumentsWithExitOneAndAMessage) {
+  const std::string user = touched_->begin()->first, users = dir_->Write("one-user.txt", user + "\n");
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--user", user, "--k", "0"}, "--k"},
+           {{"--user", user, "--k", "100000"}, "--k"},
+           {{"--user", user, "--k", "ten"}, "--k"},
+           {{"--user", user, "--users", users}, "exactly one of --user ID or --users FILE"},
+           {{}, "exactly one of --user ID or --users FILE"},
+           {{"--users", *dir_ / "missing.txt"}, "missing.txt"},
+       }) {
+    std::vector<std::string> args = {"recommend", "--data", data_};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    ProcessResult r = Funnel(args);
+    SCOPED_TRACE(::testing::PrintToString(c.args));
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr(c.says));
+    EXPECT_TRUE(r.out.empty()) << "no partial output";
+  }
+}
+
+TEST_F(TrainRecommendTest, RecommendWithoutATrainedModelSaysToTrainFirst) {
+  const std::string bare = *dir_ / "untrained";
+  std::filesystem::create_directories(bare);
+  std::filesystem::copy(data_ + "/events", bare + "/events", std::filesystem::copy_options::recursive);
+  ProcessResult r = Funnel({"recommend", "--data", bare, "--user", touched_->begin()->first});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("funnel train"));
+}
+
+TEST_F(TrainRecommendTest, EvalWritesValidJsonWithFiveFolds) {
+  const std::string json = *dir_ / "eval.json";
+  ProcessResult r = Funnel({"eval", "--data", data_, "--json", json});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, AllOf(HasSubstr("5 folds"), HasSubstr("wrote " + json)));
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  ASSERT_EQ(parser.load(json).get(root), simdjson::SUCCESS) << ReadFile(json).substr(0, 2000);
+  simdjson::dom::array folds;
+  ASSERT_EQ(root["folds"].get(folds), simdjson::SUCCESS);
+  ASSERT_EQ(folds.size(), 5u);
+  int64_t expect_fold = 1;
+  uint64_t pairs = 0;
+  for (simdjson::dom::element f : folds) {
+    int64_t fold = 0;
+    uint64_t users = 0;
+    ASSERT_EQ(f["fold"].get(fold), simdjson::SUCCESS);
+    EXPECT_EQ(fold, expect_fold++);
+    ASSERT_EQ(f["users"].get(users), simdjson::SUCCESS);
+    pairs += users;
+    double ndcg = -1;
+    ASSERT_EQ(f["rows"]["final"]["ndcg@10"]["mean"].get(ndcg), simdjson::SUCCESS);
+    EXPECT_GE(ndcg, 0.0);
+    EXPECT_LE(ndcg, 1.0);
+  }
+  EXPECT_GT(pairs, 0u);
+  uint64_t overall = 0;
+  ASSERT_EQ(root["overall"]["final"]["pairs"].get(overall), simdjson::SUCCESS);
+  EXPECT_EQ(overall, pairs);
+  for (const char* row : {"popular", "trending", "fresh", "covisit", "ials", "ease", "candidates", "final"}) {
+    simdjson::dom::object o;
+    EXPECT_EQ(root["overall"][row].get(o), simdjson::SUCCESS) << row;
+  }
+}
+
+TEST_F(TrainRecommendTest, RetrievalConfigTyposFailNamingTheTypo) {
+  struct Case {
+    std::string toml;
+    std::vector<std::string> says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[retrieval]\nsources = [\"popular\", \"ials2\"]\n",
+            {"'ials2'", "popular, trending, fresh, covisit, ials, ease"}},
+           {"[retrieval]\ntune = false\nvalidaton_fraction = 0.2\n", {":3", "unknown key 'retrieval.validaton_fraction'"}},
+           {"[retrieval.covisit]\nwindow_hour = 3\n", {"unknown key 'retrieval.covisit.window_hour'"}},
+           {"[retrieval]\nsources = \"popular\"\n", {"retrieval.sources"}},
+       }) {
+    SCOPED_TRACE(c.toml);
+    const std::string config = dir_->Write("typo.toml", c.toml);
+    for (const char* command : {"train", "eval"}) {
+      ProcessResult r = Funnel({command, "--data", data_, "--config", config});
+      EXPECT_EQ(r.exit_code, 1) << command << "\n" << Describe(r);
+      EXPECT_THAT(r.err, HasSubstr(config)) << command;
+      for (const std::string& s : c.says) EXPECT_THAT(r.err, HasSubstr(s)) << command;
+    }
+  }
+  EXPECT_EQ(ReadFile(data_ + "/models/CURRENT"), "v000001\n") << "nothing was registered";
+}
+
+TEST_F(TrainRecommendTest, RetrievalSourcesFromConfigAreTheOnesTrained) {
+  const std::string data = *dir_ / "subset";
+  std::filesystem::copy(data_ + "/events", data + "/events", std::filesystem::copy_options::recursive);
+  const std::string config = dir_->Write("subset.toml", "[retrieval]\nsources = [\"covisit\", \"popular\"]\ntune = false\n");
+  ProcessResult t = Funnel({"train", "--data", data, "--config", config});
+  ASSERT_EQ(t.exit_code, 0) << Describe(t);
+  const std::string manifest = ReadFile(data + "/models/v000001/manifest.json");
+  EXPECT_THAT(manifest, HasSubstr(R"("sources":[{"name":"covisit")"));
+  EXPECT_THAT(manifest, ::testing::Not(HasSubstr(R"("name":"ials")")));
+  ProcessResult r = Funnel({"recommend", "--data", data, "--config", config, "--user", "nobody", "--k", "5"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  ExpectContract(Lines(r.out), {"nobody"}, 5);
+}
+
+TEST_F(TrainRecommendTest, TuneWritesAConfigThatTrainAcceptsAndKeepsTheUsersOtherTables) {
+  const std::string data = *dir_ / "tuned";
+  std::filesystem::copy(data_ + "/events", data + "/events", std::filesystem::copy_options::recursive);
+  const std::string config = dir_->Write("mine.toml", "[online]\nbackend = \"memory\"\n\n[retrieval]\ntune = true\n");
+  const std::string out = *dir_ / "tuned.toml";
+  ProcessResult t = Funnel({"tune", "--data", data, "--config", config, "--budget", "1", "--out", out});
+  ASSERT_EQ(t.exit_code, 0) << Describe(t);
+  EXPECT_THAT(t.out, HasSubstr("the current configuration"));
+  const std::string tuned = ReadFile(out);
+  EXPECT_THAT(tuned, HasSubstr("[online]")) << "the user's other tables are kept";
+  EXPECT_THAT(tuned, HasSubstr("ease_lambdas = ["));
+  EXPECT_THAT(tuned, HasSubstr("[retrieval.covisit]"));
+  ProcessResult train = Funnel({"train", "--data", data, "--config", out});
+  ASSERT_EQ(train.exit_code, 0) << Describe(train) << "\n" << tuned;
+  EXPECT_TRUE(std::filesystem::exists(data + "/models/v000001/manifest.json"));
+
+  ProcessResult bad = Funnel({"tune", "--data", data, "--budget", "-3"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("--budget"));
+}
+
+// ml-100k through the binary: the number everybody quotes.
+TEST(TrainRecommendMovieLensTest, EvalOnMl100kScores376PairsAndTheFinalListBeatsPopular) {
+  const std::string ml = FUNNEL_SHARED_DATA_DIR "/ml-100k";
+  if (!std::filesystem::is_regular_file(ml + "/u.data"))
+    GTEST_SKIP() << ml << " is absent (a clone without ../shared); CI always has it";
+  testing::TempDir dir;
+  const std::string data = dir / "data";
+  ProcessResult imp = Funnel({"import", "movielens", ml, "--data", data});
+  ASSERT_EQ(imp.exit_code, 0) << Describe(imp);
+  ProcessResult r = Funnel({"eval", "--data", data});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  std::printf("%s", r.out.c_str());
+  EXPECT_THAT(r.out, HasSubstr("5 folds, 376 (fold, user) pairs"));
+  // Table rows: name, then "NDCG@10 ±se" first.
+  auto ndcg10 = [&](const std::string& row) {
+    std::smatch m;
+    const std::regex re("\n" + row + R"( +([0-9.]+) ±)");
+    EXPECT_TRUE(std::regex_search(r.out, m, re)) << row;
+    return m.empty() ? -1.0 : std::stod(m[1]);
+  };
+  const double popular = ndcg10("popular"), final_list = ndcg10("final");
+  EXPECT_GT(popular, 0.05);
+  EXPECT_GT(final_list, popular);
+}
+
+}  // namespace
+}  // namespace funnel

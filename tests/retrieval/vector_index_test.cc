@@ -1,0 +1,356 @@
+#include "funnel/retrieval/vector_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "funnel/core/hash.h"
+#include "support/temp_dir.h"
+
+namespace funnel::retrieval {
+namespace {
+
+using funnel::testing::TempDir;
+
+constexpr int kDim = 64;
+
+// Vectors shaped like trained item factors, which is what recall must be measured on (random
+// gaussian vectors have no neighbourhood structure and make every index look bad): each is a
+// noisy mix of two of a few latent topics, scaled by a popularity-like norm. The last
+// `queries` rows serve as user vectors drawn from the same topics.
+std::vector<float> TopicVectors(uint32_t num, int dim, int topics, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> gauss(0, 1);
+  std::uniform_int_distribution<int> topic(0, topics - 1);
+  std::uniform_real_distribution<float> mix(0.5f, 1.0f);
+  std::lognormal_distribution<float> norm(0, 0.3f);
+  std::vector<float> centers(size_t(topics) * dim);
+  for (float& c : centers) c = gauss(rng);
+  std::vector<float> out(size_t(num) * dim);
+  for (uint32_t i = 0; i < num; ++i) {
+    int a = topic(rng), b = topic(rng);
+    float w = mix(rng), scale = norm(rng);
+    for (int d = 0; d < dim; ++d)
+      out[size_t(i) * dim + d] =
+          scale * (w * centers[size_t(a) * dim + d] + (1 - w) * centers[size_t(b) * dim + d] + 0.4f * gauss(rng));
+  }
+  return out;
+}
+
+std::vector<float> GaussianVectors(uint32_t num, int dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> gauss(0, 1);
+  std::vector<float> out(size_t(num) * dim);
+  for (float& v : out) v = gauss(rng);
+  return out;
+}
+
+double NaiveDot(const float* a, const float* b, int dim) {
+  double s = 0;
+  for (int d = 0; d < dim; ++d) s += double(a[d]) * b[d];
+  return s;
+}
+
+double Recall(const std::vector<std::vector<Neighbor>>& got, const std::vector<std::vector<Neighbor>>& truth) {
+  size_t hits = 0, total = 0;
+  for (size_t q = 0; q < truth.size(); ++q) {
+    std::set<uint32_t> want;
+    for (const Neighbor& n : truth[q]) want.insert(n.id);
+    for (const Neighbor& n : got[q]) hits += want.count(n.id);
+    total += truth[q].size();
+  }
+  return total ? double(hits) / total : 1.0;
+}
+
+void ExpectSameResults(const std::vector<std::vector<Neighbor>>& a, const std::vector<std::vector<Neighbor>>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t q = 0; q < a.size(); ++q) {
+    ASSERT_EQ(a[q].size(), b[q].size()) << "query " << q;
+    for (size_t r = 0; r < a[q].size(); ++r) {
+      EXPECT_EQ(a[q][r].id, b[q][r].id) << "query " << q << " rank " << r;
+      EXPECT_EQ(a[q][r].score, b[q][r].score) << "query " << q << " rank " << r;
+    }
+  }
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// One graph index over 5,000 topic vectors, shared by the tests below (building it is the slow part).
+class GraphIndexTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kItems = 5000;
+  static constexpr uint32_t kQueries = 200;
+
+  static void SetUpTestSuite() {
+    all_ = new std::vector<float>(TopicVectors(kItems + kQueries, kDim, 16, 7));
+    AnnOptions options;
+    options.exact_below = 0;
+    options.threads = 1;
+    auto built = BuildVectorIndex(Items(), kItems, kDim, options);
+    ASSERT_TRUE(built.ok()) << built.status();
+    graph_ = built->release();
+    exact_ = BuildExactIndex(Items(), kItems, kDim).release();
+  }
+  static void TearDownTestSuite() {
+    delete graph_;
+    delete exact_;
+    delete all_;
+  }
+  static std::span<const float> Items() { return {all_->data(), size_t(kItems) * kDim}; }
+  static std::span<const float> Queries() { return {all_->data() + size_t(kItems) * kDim, size_t(kQueries) * kDim}; }
+
+  static std::vector<float>* all_;
+  static VectorIndex* graph_;
+  static VectorIndex* exact_;
+};
+std::vector<float>* GraphIndexTest::all_ = nullptr;
+VectorIndex* GraphIndexTest::graph_ = nullptr;
+VectorIndex* GraphIndexTest::exact_ = nullptr;
+
+TEST(ExactIndexTest, MatchesNaiveLoop) {
+  const uint32_t num = 3000;
+  const int dim = 24;  // not a multiple of the SIMD width
+  std::vector<float> items = GaussianVectors(num, dim, 1), queries = GaussianVectors(20, dim, 2);
+  auto index = BuildExactIndex(items, num, dim);
+  std::vector<std::vector<Neighbor>> out;
+  index->Search(queries, 20, {.k = 50}, &out);
+  ASSERT_EQ(out.size(), 20u);
+  for (size_t q = 0; q < 20; ++q) {
+    std::vector<std::pair<double, uint32_t>> naive;
+    for (uint32_t i = 0; i < num; ++i) naive.push_back({NaiveDot(&queries[q * dim], &items[i * dim], dim), i});
+    std::sort(naive.begin(), naive.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    ASSERT_EQ(out[q].size(), 50u);
+    for (size_t r = 0; r < 50; ++r) {
+      // Float sums in another order may swap near-ties, so compare by score, not only id.
+      EXPECT_NEAR(out[q][r].score, naive[r].first, 1e-4) << "query " << q << " rank " << r;
+      EXPECT_NEAR(out[q][r].score, NaiveDot(&queries[q * dim], &items[out[q][r].id * dim], dim), 1e-4);
+      if (r > 0) {
+        EXPECT_GE(out[q][r - 1].score, out[q][r].score);
+      }
+    }
+    EXPECT_EQ(out[q][0].id, naive[0].second);
+  }
+}
+
+TEST(ExactIndexTest, BatchedSearchMatchesOneQueryAtATime) {
+  const uint32_t num = 2500;
+  std::vector<float> items = TopicVectors(num, kDim, 8, 8), queries = TopicVectors(70, kDim, 8, 9);
+  auto index = BuildExactIndex(items, num, kDim);
+  auto odd = [](uint32_t id) { return id % 2 == 1; };
+  std::vector<std::vector<Neighbor>> batched, one;
+  index->Search(queries, 70, {.k = 30, .filter = odd}, &batched);  // 70: two full batches and a partial one
+  ASSERT_EQ(batched.size(), 70u);
+  for (size_t q = 0; q < 70; ++q) {
+    index->Search(std::span<const float>(queries).subspan(q * kDim, kDim), 1, {.k = 30, .filter = odd}, &one);
+    ASSERT_EQ(batched[q].size(), 30u);
+    for (size_t r = 0; r < 30; ++r) {
+      // A matrix product may round differently from a matrix-vector one.
+      EXPECT_NEAR(batched[q][r].score, one[0][r].score, 1e-4) << q << " " << r;
+      EXPECT_EQ(batched[q][r].id % 2, 1u);
+    }
+  }
+}
+
+TEST(ExactIndexTest, FilterAndLargeKAreHonoured) {
+  std::vector<float> items = GaussianVectors(100, 8, 3), query = GaussianVectors(1, 8, 4);
+  auto index = BuildExactIndex(items, 100, 8);
+  std::vector<std::vector<Neighbor>> out;
+  index->Search(query, 1, {.k = 1000, .filter = [](uint32_t id) { return id % 3 == 0; }}, &out);
+  ASSERT_EQ(out[0].size(), 34u);
+  for (const Neighbor& n : out[0]) EXPECT_EQ(n.id % 3, 0u);
+  index->Search(query, 1, {.k = 0}, &out);
+  EXPECT_TRUE(out[0].empty());
+}
+
+TEST_F(GraphIndexTest, RecallAt100AboveNinetyFivePercentAtDefaultEf) {
+  ASSERT_FALSE(graph_->exact());
+  std::vector<std::vector<Neighbor>> got, truth;
+  graph_->Search(Queries(), kQueries, {.k = 100}, &got);
+  exact_->Search(Queries(), kQueries, {.k = 100}, &truth);
+  double recall = Recall(got, truth);
+  EXPECT_GE(recall, 0.95);
+  // A tiny beam must do worse, or the recall above says nothing about the graph.
+  graph_->Search(Queries(), kQueries, {.k = 10, .ef = 10}, &got);
+  exact_->Search(Queries(), kQueries, {.k = 10}, &truth);
+  EXPECT_LT(Recall(got, truth), recall);
+  for (const auto& list : got)
+    for (size_t r = 1; r < list.size(); ++r) EXPECT_GE(list[r - 1].score, list[r].score);
+}
+
+TEST_F(GraphIndexTest, FilterStillReturnsKAllowedItemsWhenMostAreFiltered) {
+  auto allowed = [](uint32_t id) { return id % 20 == 3; };  // 250 of 5,000 items
+  std::vector<std::vector<Neighbor>> got, truth;
+  graph_->Search(Queries(), kQueries, {.k = 100, .filter = allowed}, &got);
+  exact_->Search(Queries(), kQueries, {.k = 100, .filter = allowed}, &truth);
+  for (const auto& list : got) {
+    ASSERT_EQ(list.size(), 100u);
+    for (const Neighbor& n : list) EXPECT_TRUE(allowed(n.id));
+  }
+  EXPECT_GE(Recall(got, truth), 0.95);
+  // Nothing allowed: nothing returned, no hang.
+  graph_->Search(Queries().first(kDim), 1, {.k = 100, .filter = [](uint32_t) { return false; }}, &got);
+  EXPECT_TRUE(got[0].empty());
+}
+
+TEST_F(GraphIndexTest, KLargerThanCatalogReturnsEveryItemExactly) {
+  std::vector<std::vector<Neighbor>> got, truth;
+  graph_->Search(Queries().first(kDim), 1, {.k = kItems + 50}, &got);
+  exact_->Search(Queries().first(kDim), 1, {.k = kItems + 50}, &truth);
+  ASSERT_EQ(got[0].size(), kItems);
+  ExpectSameResults(got, truth);
+}
+
+TEST_F(GraphIndexTest, SaveThenLoadGivesIdenticalResults) {
+  TempDir dir;
+  for (VectorIndex* index : {graph_, exact_}) {
+    std::string path = dir / "index.fvi";
+    ASSERT_TRUE(index->Save(path).ok());
+    auto loaded = LoadVectorIndex(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ((*loaded)->size(), kItems);
+    EXPECT_EQ((*loaded)->dim(), kDim);
+    EXPECT_EQ((*loaded)->exact(), index->exact());
+    std::vector<std::vector<Neighbor>> before, after;
+    index->Search(Queries(), kQueries, {.k = 100, .ef = 150}, &before);
+    (*loaded)->Search(Queries(), kQueries, {.k = 100, .ef = 150}, &after);
+    ExpectSameResults(before, after);
+  }
+}
+
+TEST_F(GraphIndexTest, ConcurrentSearchesWithDifferentEfMatchSingleThreaded) {
+  const std::vector<int> efs = {10, 40, 100, 300};
+  std::vector<std::vector<std::vector<Neighbor>>> expected(efs.size());
+  for (size_t t = 0; t < efs.size(); ++t)
+    graph_->Search(Queries(), kQueries, {.k = 10, .ef = efs[t]}, &expected[t]);
+  std::vector<std::vector<std::vector<Neighbor>>> got(efs.size());
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < efs.size(); ++t)
+    threads.emplace_back([&, t] {
+      // Query by query, interleaving with the other threads' searches.
+      got[t].resize(kQueries);
+      for (int round = 0; round < 3; ++round)
+        for (uint32_t q = 0; q < kQueries; ++q) {
+          std::vector<std::vector<Neighbor>> one;
+          graph_->Search(Queries().subspan(size_t(q) * kDim, kDim), 1, {.k = 10, .ef = efs[t]}, &one);
+          got[t][q] = one[0];
+        }
+    });
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < efs.size(); ++t) ExpectSameResults(got[t], expected[t]);
+  // Different ef values must actually have given different searches.
+  EXPECT_LT(Recall(expected[0], expected[3]), 1.0);
+}
+
+TEST_F(GraphIndexTest, CorruptedOrTruncatedFileIsAnErrorNamingTheFile) {
+  TempDir dir;
+  std::string path = dir / "index.fvi";
+  ASSERT_TRUE(graph_->Save(path).ok());
+  const std::string good = ReadFile(path);
+  auto expect_error = [&](const std::string& bytes, const std::string& why) {
+    WriteFile(path, bytes);
+    auto loaded = LoadVectorIndex(path);
+    ASSERT_FALSE(loaded.ok()) << why;
+    EXPECT_NE(std::string(MessageOf(loaded.status())).find(path), std::string::npos) << loaded.status();
+    EXPECT_NE(std::string(MessageOf(loaded.status())).find(why), std::string::npos) << loaded.status();
+  };
+  std::string flipped = good;
+  flipped[good.size() / 2] ^= 0x10;
+  expect_error(flipped, "checksum");
+  expect_error(good.substr(0, good.size() - 1), "truncated");
+  expect_error(good.substr(0, good.size() / 3), "truncated");
+  expect_error(good.substr(0, 10), "truncated");
+  expect_error("", "truncated");
+  std::string magic = good;
+  magic[0] = 'X';
+  expect_error(magic, "magic");
+  std::string version = good;
+  version[8] = 9;
+  expect_error(version, "version 9");
+
+  // A link to a node that does not exist, with a valid checksum: caught by graph validation.
+  std::string bad_link = good;
+  const size_t links0 = 64 + size_t(kItems) * kDim * sizeof(float);
+  uint32_t count = 0;
+  std::memcpy(&count, bad_link.data() + links0, 4);
+  ASSERT_GT(count, 0u);
+  uint32_t missing = kItems + 5;
+  std::memcpy(bad_link.data() + links0 + 4, &missing, 4);
+  uint64_t sum = StableHash64(std::string_view(bad_link).substr(0, bad_link.size() - 8));
+  std::memcpy(bad_link.data() + bad_link.size() - 8, &sum, 8);
+  expect_error(bad_link, "missing node");
+
+  auto missing_file = LoadVectorIndex(dir / "nope.fvi");
+  ASSERT_FALSE(missing_file.ok());
+  EXPECT_NE(std::string(MessageOf(missing_file.status())).find("nope.fvi"), std::string::npos);
+}
+
+TEST(VectorIndexTest, EmptyIndexReturnsNothingAndRoundTrips) {
+  auto built = BuildVectorIndex({}, 0, 16, AnnOptions{.exact_below = 0});
+  ASSERT_TRUE(built.ok()) << built.status();
+  std::vector<float> query(16, 1.0f);
+  std::vector<std::vector<Neighbor>> out;
+  (*built)->Search(query, 1, {.k = 10}, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].empty());
+  TempDir dir;
+  ASSERT_TRUE((*built)->Save(dir / "empty.fvi").ok());
+  auto loaded = LoadVectorIndex(dir / "empty.fvi");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->size(), 0u);
+}
+
+TEST(VectorIndexTest, SmallCatalogsGetTheExactIndex) {
+  std::vector<float> items = GaussianVectors(500, 8, 5);
+  auto small = BuildVectorIndex(items, 500, 8, AnnOptions{.exact_below = 2000});
+  ASSERT_TRUE(small.ok());
+  EXPECT_TRUE((*small)->exact());
+  auto graph = BuildVectorIndex(items, 500, 8, AnnOptions{.exact_below = 100});
+  ASSERT_TRUE(graph.ok());
+  EXPECT_FALSE((*graph)->exact());
+}
+
+TEST(VectorIndexTest, BadInputIsRejected) {
+  std::vector<float> items = GaussianVectors(10, 4, 6);
+  EXPECT_FALSE(BuildVectorIndex(items, 11, 4, AnnOptions{}).ok());
+  EXPECT_FALSE(BuildVectorIndex(items, 10, 0, AnnOptions{}).ok());
+  items[13] = std::nanf("");
+  auto nan = BuildVectorIndex(items, 10, 4, AnnOptions{});
+  ASSERT_FALSE(nan.ok());
+  EXPECT_NE(std::string(MessageOf(nan.status())).find("item 3"), std::string::npos);
+  EXPECT_FALSE(BuildVectorIndex(GaussianVectors(10, 4, 6), 10, 4, AnnOptions{.m = 1, .exact_below = 0}).ok());
+}
+
+TEST(VectorIndexTest, ParallelBuildReachesTheSameRecall) {
+  const uint32_t items = 4000, queries = 100;
+  std::vector<float> all = TopicVectors(items + queries, 32, 12, 11);
+  std::span<const float> item_span(all.data(), size_t(items) * 32), query_span(all.data() + item_span.size(), size_t(queries) * 32);
+  auto graph = BuildVectorIndex(item_span, items, 32, AnnOptions{.ef_construction = 100, .exact_below = 0, .threads = 2});
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  auto exact = BuildExactIndex(item_span, items, 32);
+  std::vector<std::vector<Neighbor>> got, truth;
+  (*graph)->Search(query_span, queries, {.k = 100}, &got);
+  exact->Search(query_span, queries, {.k = 100}, &truth);
+  EXPECT_GE(Recall(got, truth), 0.95);
+  // Every item is reachable under its own id (the build maps hnswlib's insertion order back).
+  for (uint32_t i = 0; i < items; i += 397) {
+    std::vector<std::vector<Neighbor>> self;
+    (*graph)->Search(item_span.subspan(size_t(i) * 32, 32), 1, {.k = 1000, .filter = [i](uint32_t id) { return id == i; }}, &self);
+    ASSERT_EQ(self[0].size(), 1u);
+    EXPECT_EQ(self[0][0].id, i);
+  }
+}
+
+}  // namespace
+}  // namespace funnel::retrieval

@@ -1,0 +1,219 @@
+// The model registry over a real trained model: a registered version loads back to a model whose
+// candidates and fused lists equal the in-memory one's; versions count up and CURRENT follows;
+// damaged manifests and missing source files are refused naming the file.
+#include "funnel/training/model_registry.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/test_store.h"
+
+namespace funnel::training {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::TempDir;
+using testing::TestStore;
+
+class ModelRegistryTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    store_ = new TestStore();
+    store_->ImportGenerated(/*users=*/120, /*items=*/300, /*days=*/2, /*seed=*/8);
+    RetrievalTrainOptions o;
+    o.tune = false;
+    o.threads = 2;
+    auto t = TrainRetrieval(store_->store(), EventsConfig{}, Cutoff(), o);
+    ASSERT_TRUE(t.ok()) << t.status();
+    trained_ = new TrainedRetrieval(std::move(*t));
+    // Weights and an offset that only survive a text round trip when printed exactly.
+    const double weights[] = {1.0 / 3, 0.1, 0, -0.25, 2.5e-7, 7};
+    for (size_t s = 0; s < trained_->slots.size(); ++s) trained_->slots[s].weight = weights[s % 6];
+    trained_->fusion.rank_offset = 1.0 / 7;
+  }
+  static void TearDownTestSuite() {
+    delete trained_;
+    delete store_;
+  }
+  static Timestamp Cutoff() {
+    return Timestamp::FromSeconds(static_cast<double>(events::kGeneratorEpochSeconds) + 1.5 * TestStore::kDay);
+  }
+
+  // The registry under a fresh data dir of this test.
+  ModelRegistry Open() {
+    auto r = ModelRegistry::Open(dir_.path());
+    EXPECT_TRUE(r.ok()) << r.status();
+    return std::move(*r);
+  }
+  static std::string Register(ModelRegistry& r) {
+    auto v = r.Register(*trained_, store_->store());
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *v : "";
+  }
+
+  TempDir dir_;
+  static inline TestStore* store_ = nullptr;
+  static inline TrainedRetrieval* trained_ = nullptr;
+};
+
+TEST_F(ModelRegistryTest, LoadedModelGivesTheSameCandidatesAndFusedListsAsTheTrainedOne) {
+  ModelRegistry r = Open();
+  const std::string v = Register(r);
+  EXPECT_EQ(v, "v000001");
+  auto model = r.Load(v);
+  ASSERT_TRUE(model.ok()) << model.status();
+  retrieval::Merger want(trained_->slots, trained_->max_candidates, trained_->fusion);
+  const retrieval::Merger& got = (*model)->merger();
+  EXPECT_EQ(got.SourceNames(), want.SourceNames());
+  EXPECT_EQ(got.fusion().rank_offset, trained_->fusion.rank_offset);
+  EXPECT_EQ(got.max_candidates(), trained_->max_candidates);
+  for (size_t s = 0; s < want.slots().size(); ++s) {
+    EXPECT_EQ(got.slots()[s].weight, want.slots()[s].weight) << s;
+    EXPECT_EQ(got.slots()[s].quota, want.slots()[s].quota) << s;
+  }
+
+  retrieval::StrengthRule rule(store_->store(), EventsConfig{}, (*model)->manifest().data);
+  std::vector<retrieval::UserState> users = {retrieval::UserState{}};  // a cold user too
+  for (uint32_t u : {0u, 3u, 17u, 60u, 119u}) {
+    auto st = retrieval::BuildUserState(store_->store(), rule, UserIdx{u}, Cutoff() , (*model)->manifest().data.recent_items);
+    ASSERT_TRUE(st.ok()) << st.status();
+    users.push_back(std::move(*st));
+  }
+  for (size_t k = 0; k < users.size(); ++k) {
+    SCOPED_TRACE(k);
+    // A request a little after the cutoff, as a server would make it.
+    const Timestamp now = Timestamp::FromMicros(Cutoff().micros() + 3'600'000'000);
+    retrieval::CandidateSet a = want.Candidates(users[k], now), b = got.Candidates(users[k], now);
+    EXPECT_EQ(a.items, b.items);
+    EXPECT_EQ(a.found_by, b.found_by);
+    EXPECT_EQ(a.scores, b.scores);
+    std::vector<retrieval::Candidate> fa = want.Fuse(a, 20), fb = got.Fuse(b, 20);
+    ASSERT_EQ(fa.size(), fb.size());
+    ASSERT_EQ(fa.size(), 20u);
+    for (size_t j = 0; j < fa.size(); ++j) {
+      EXPECT_EQ(fa[j].item, fb[j].item) << j;
+      EXPECT_EQ(fa[j].score, fb[j].score) << j;
+    }
+  }
+}
+
+TEST_F(ModelRegistryTest, ManifestAndItemNamesRoundTrip) {
+  ModelRegistry r = Open();
+  auto model = r.Load(Register(r));
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelManifest& m = (*model)->manifest();
+  EXPECT_EQ(m.version, "v000001");
+  EXPECT_EQ(m.cutoff, trained_->cutoff);
+  EXPECT_EQ(m.training_events, trained_->training_events);
+  EXPECT_EQ(m.num_users, trained_->num_users);
+  EXPECT_EQ(m.num_items, trained_->num_items);
+  EXPECT_EQ(m.data.low_rating, trained_->data.low_rating);
+  EXPECT_EQ(m.data.half_life_days, trained_->data.half_life_days);
+  EXPECT_EQ(m.data.recent_items, trained_->data.recent_items);
+  ASSERT_EQ(m.sources.size(), trained_->slots.size());
+  for (size_t s = 0; s < m.sources.size(); ++s) {
+    EXPECT_EQ(m.sources[s].name, trained_->slots[s].source->name());
+    EXPECT_EQ(m.sources[s].weight, trained_->slots[s].weight);
+  }
+  ASSERT_EQ((*model)->num_items(), store_->store().NumItems());
+  for (uint32_t i = 0; i < (*model)->num_items(); i += 37) {
+    const std::string name = store_->store().ItemName(ItemIdx{i});
+    EXPECT_EQ((*model)->ItemName(i), name);
+    EXPECT_EQ((*model)->FindItem(name), i);
+  }
+  EXPECT_EQ((*model)->FindItem("no-such-item"), std::nullopt);
+}
+
+TEST_F(ModelRegistryTest, VersionsCountUpAndCurrentPointsAtTheNewest) {
+  ModelRegistry r = Open();
+  auto none = r.Current();
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(MessageOf(none.status())), HasSubstr("funnel train"));
+  EXPECT_EQ(r.LoadCurrent().status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(r.Versions().empty());
+
+  EXPECT_EQ(Register(r), "v000001");
+  EXPECT_EQ(*r.Current(), "v000001");
+  EXPECT_EQ(Register(r), "v000002");
+  EXPECT_EQ(Register(r), "v000003");
+  EXPECT_THAT(r.Versions(), ElementsAre("v000001", "v000002", "v000003"));
+  EXPECT_EQ(*r.Current(), "v000003");
+  auto current = r.LoadCurrent();
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ((*current)->manifest().version, "v000003");
+  auto old = r.Load("v000001");
+  ASSERT_TRUE(old.ok()) << "older versions stay loadable: " << old.status();
+  EXPECT_EQ((*old)->manifest().version, "v000001");
+
+  // A registry reopened on the same data dir sees the same versions.
+  ModelRegistry again = Open();
+  EXPECT_EQ(*again.Current(), "v000003");
+  EXPECT_EQ(Register(again), "v000004");
+  EXPECT_FALSE(std::filesystem::exists(r.dir() + "/.tmp-v000004")) << "no temporary left behind";
+}
+
+TEST_F(ModelRegistryTest, LoadRefusesNamesThatAreNotVersions) {
+  ModelRegistry r = Open();
+  Register(r);
+  for (const char* bad : {"", "v1", "../v000001", "v00000x", "v0000001"}) {
+    auto m = r.Load(bad);
+    ASSERT_FALSE(m.ok()) << bad;
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(r.Load("v000009").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ModelRegistryTest, AFlippedByteAnywhereInTheManifestIsRefusedNamingTheFile) {
+  ModelRegistry r = Open();
+  const std::string v = Register(r);
+  const std::string path = r.dir() + "/" + v + "/manifest.json";
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 100u);
+  for (size_t at = 0; at < bytes.size(); at += 1 + bytes.size() / 97) {
+    for (size_t last : {at, bytes.size() - 1 - at % 3}) {  // also the closing bytes after the checksum
+      std::string bad = bytes;
+      bad[last] ^= 0x01;
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
+      auto m = r.Load(v);
+      ASSERT_FALSE(m.ok()) << "byte " << last << " of " << bytes.size();
+      EXPECT_THAT(std::string(MessageOf(m.status())), HasSubstr(path)) << "byte " << last;
+    }
+  }
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  auto torn = r.Load(v);
+  ASSERT_FALSE(torn.ok());
+  EXPECT_THAT(std::string(MessageOf(torn.status())), HasSubstr(path));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_TRUE(r.Load(v).ok()) << "the intact manifest loads again";
+}
+
+TEST_F(ModelRegistryTest, AMissingSourceOrItemsFileIsRefusedNamingIt) {
+  ModelRegistry r = Open();
+  const std::string v = Register(r);
+  const std::string dir = r.dir() + "/" + v;
+  for (const char* file : {"covisit.blob", "ials.index", "ease.blob", "items.blob", "trending.blob"}) {
+    SCOPED_TRACE(file);
+    const std::string path = dir + "/" + file, aside = path + ".aside";
+    ASSERT_TRUE(std::filesystem::exists(path));
+    std::filesystem::rename(path, aside);
+    auto m = r.LoadCurrent();
+    ASSERT_FALSE(m.ok());
+    EXPECT_THAT(std::string(MessageOf(m.status())), HasSubstr(file));
+    std::filesystem::rename(aside, path);
+  }
+  EXPECT_TRUE(r.LoadCurrent().ok());
+}
+
+}  // namespace
+}  // namespace funnel::training
