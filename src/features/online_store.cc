@@ -164,7 +164,9 @@ Status OnlineFeatures::Persist() {
   store::KvBatch batch;
   fold_->DrainChanges([&](std::string_view k, std::string_view v) { batch.Put(Cat(kRecordPrefix, k), v); });
   batch.Put(kMetaKey, MetaValue(fold_->LayoutHash(), watermark_));
-  return kv_->Write(batch);
+  FUNNEL_RETURN_IF_ERROR(kv_->Write(batch));
+  unpersisted_ = false;
+  return absl::OkStatus();
 }
 
 struct OnlineFeatures::ResolvedBatch {
@@ -200,10 +202,10 @@ OnlineFeatures::ResolvedBatch OnlineFeatures::Resolve(std::span<const events::Ev
 Status OnlineFeatures::Apply(std::span<const events::Event> batch, const events::AppendResult& result) {
   if (store_ == nullptr) return absl::FailedPreconditionError("online features: a reader cannot apply events");
   if (result.stored.empty()) return absl::OkStatus();
-  return ApplyResolved(Resolve(batch, result));
+  return ApplyResolved(Resolve(batch, result), /*persist=*/true);
 }
 
-Status OnlineFeatures::ApplyResolved(const ResolvedBatch& batch) {
+Status OnlineFeatures::ApplyResolved(const ResolvedBatch& batch, bool persist) {
   if (batch.events.empty()) return absl::OkStatus();
   std::unique_lock lock(mu_);
   if (batch.first_seq > watermark_) {
@@ -213,7 +215,16 @@ Status OnlineFeatures::ApplyResolved(const ResolvedBatch& batch) {
   for (const FoldedEvent& e : batch.events)
     if (e.seq >= watermark_) fold_->Apply(AsStored(e));  // below: already folded (a repeated call)
   watermark_ = std::max(watermark_, batch.events.back().seq + 1);
+  if (!persist) {
+    unpersisted_ = true;
+    return absl::OkStatus();
+  }
   return Persist();
+}
+
+Status OnlineFeatures::PersistIfBehind() {
+  std::unique_lock lock(mu_);
+  return unpersisted_ ? Persist() : absl::OkStatus();
 }
 
 // Feeds the online features what the event store stored, synchronously or one batch behind
@@ -223,7 +234,8 @@ class OnlineFeatures::Feeder final : public events::RecordSink {
   Feeder(store::EventStore& store, OnlineFeatures& online, FeedOptions options)
       : store_(store), online_(online), options_(options) {}
   ~Feeder() override {
-    if (Status s = Wait(); !s.ok()) spdlog::error("online features: {}", MessageOf(s));
+    // Also after a failed import: what was folded came from stored events, so it may be kept.
+    if (Status s = Flush(); !s.ok()) spdlog::error("online features: {}", MessageOf(s));
   }
 
   StatusOr<events::AppendResult> Append(std::span<const events::Event> events) override {
@@ -233,11 +245,15 @@ class OnlineFeatures::Feeder final : public events::RecordSink {
     if (r.stored.empty()) return r;
     ResolvedBatch batch = online_.Resolve(events, r);
     FUNNEL_RETURN_IF_ERROR(Wait());  // batches are folded in order
+    folded_since_persist_ += batch.events.size();
+    const bool persist = folded_since_persist_ >= options_.persist_every_events;
+    if (persist) folded_since_persist_ = 0;
     if (!options_.background) {
-      FUNNEL_RETURN_IF_ERROR(online_.ApplyResolved(batch));
+      FUNNEL_RETURN_IF_ERROR(online_.ApplyResolved(batch, persist));
       return r;
     }
-    pending_ = std::async(std::launch::async, [this, b = std::move(batch)] { return online_.ApplyResolved(b); });
+    pending_ = std::async(std::launch::async,
+                          [this, b = std::move(batch), persist] { return online_.ApplyResolved(b, persist); });
     return r;
   }
   Status UpsertItems(std::span<const events::Item> items) override {
@@ -250,7 +266,11 @@ class OnlineFeatures::Feeder final : public events::RecordSink {
     FUNNEL_RETURN_IF_ERROR(store_.UpsertUsers(users));
     return online_.UpsertUsers(users);
   }
-  Status Flush() override { return Wait(); }
+  Status Flush() override {
+    FUNNEL_RETURN_IF_ERROR(Wait());
+    folded_since_persist_ = 0;
+    return online_.PersistIfBehind();
+  }
 
  private:
   Status Wait() {
@@ -262,6 +282,7 @@ class OnlineFeatures::Feeder final : public events::RecordSink {
   OnlineFeatures& online_;
   const FeedOptions options_;
   std::future<Status> pending_;  // the background online write of the last batch
+  uint64_t folded_since_persist_ = 0;
 };
 
 Status OnlineFeatures::UpsertItems(std::span<const events::Item> items) {

@@ -56,6 +56,13 @@ struct FeedOptions {
   // behind, and Flush() waits for it (importers call it at the end). An error of the online
   // write is returned by the next Append or Flush. Off: Append returns after both.
   bool background = false;
+  // Write the folded state to the key-value store once at least this many events were folded
+  // since the last write (and at Flush), instead of after every batch: a batch of 100k events
+  // dirties most entities of a platform, so writing them all again for every batch dominated
+  // an import's online cost. The in-memory state is always current; the persisted one (what
+  // other processes read) lags by up to this many events, and after a crash the events past
+  // its watermark are folded again from the event store at open. 0: after every batch.
+  uint64_t persist_every_events = 0;
 };
 
 struct OnlineOpenReport {
@@ -105,7 +112,9 @@ class OnlineFeatures {
   OnlineFeatures() = default;
   // Needs no lock: reads only the event store's dictionaries and the batch.
   ResolvedBatch Resolve(std::span<const events::Event> batch, const events::AppendResult& result) const;
-  Status ApplyResolved(const ResolvedBatch& batch);
+  // Folds the batch; writes the state to the key-value store when `persist`.
+  Status ApplyResolved(const ResolvedBatch& batch, bool persist);
+  Status PersistIfBehind();                   // takes mu_
   Status Persist();                           // needs mu_ held exclusively
   Status FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* folded);  // needs mu_ exclusive
   Status Rebuild();                           // needs mu_ exclusive
@@ -122,6 +131,7 @@ class OnlineFeatures {
   // Guarded by mu_.
   std::unique_ptr<FeatureFold> fold_;
   uint64_t watermark_ = 0;
+  bool unpersisted_ = false;  // folded changes not yet written to kv_
 };
 
 }  // namespace funnel::features
