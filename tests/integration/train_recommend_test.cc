@@ -260,6 +260,7 @@ TEST_F(TrainRecommendTest, RetrievalConfigTyposFailNamingTheTypo) {
 
 TEST_F(TrainRecommendTest, RetrievalSourcesFromConfigAreTheOnesTrained) {
   const std::string data = *dir_ / "subset";
+  std::filesystem::create_directories(data);  // copy creates only the last directory of the target
   std::filesystem::copy(data_ + "/events", data + "/events", std::filesystem::copy_options::recursive);
   const std::string config = dir_->Write("subset.toml", "[retrieval]\nsources = [\"covisit\", \"popular\"]\ntune = false\n");
   ProcessResult t = Funnel({"train", "--data", data, "--config", config});
@@ -274,6 +275,7 @@ TEST_F(TrainRecommendTest, RetrievalSourcesFromConfigAreTheOnesTrained) {
 
 TEST_F(TrainRecommendTest, TuneWritesAConfigThatTrainAcceptsAndKeepsTheUsersOtherTables) {
   const std::string data = *dir_ / "tuned";
+  std::filesystem::create_directories(data);  // copy creates only the last directory of the target
   std::filesystem::copy(data_ + "/events", data + "/events", std::filesystem::copy_options::recursive);
   const std::string config = dir_->Write("mine.toml", "[online]\nbackend = \"memory\"\n\n[retrieval]\ntune = true\n");
   const std::string out = *dir_ / "tuned.toml";
