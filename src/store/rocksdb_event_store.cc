@@ -258,6 +258,12 @@ class RocksEventStore final : public EventStore {
       // lookup, while a key forgotten after a write that did land could be stored twice.
       if (fresh_at_open_) written_keys_.Add(keys[i].bytes);
     }
+    if (fresh_at_open_ && written_keys_.size() > kMaxFilterKeys) {
+      // The filter grows with the keys (~2.5 bytes each): past this, a long-lived writer
+      // (an ingest server) goes back to looking every key up, which is always correct.
+      fresh_at_open_ = false;
+      written_keys_ = KeyFilter();
+    }
     rows[kDefault].Add(kStatsKey, next.Encode());
     Status s = Commit(rows, result.accepted >= kBulkThreshold);
     if (!s.ok()) {
@@ -791,6 +797,7 @@ class RocksEventStore final : public EventStore {
   // key written since (the filter that spares new keys their lookup).
   bool fresh_at_open_ = false;
   KeyFilter written_keys_;
+  static constexpr size_t kMaxFilterKeys = size_t{32} << 20;
 };
 
 }  // namespace
