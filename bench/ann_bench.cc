@@ -4,7 +4,8 @@
 // recall). Prints a Markdown table.
 //
 //   build/bench/ann_bench [--items 100000] [--dim 64] [--queries 1000] [--threads 1,2] [--ef 200]
-//                         [--topics 32] [--noise 0.4]
+//                         [--topics 32] [--noise 0.4] [--m 16] [--ef-construction 200] [--norm-shards N]
+// (--norm-shards defaults to AnnOptions').
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -99,7 +100,7 @@ double Recall(const std::vector<std::vector<Neighbor>>& got, const std::vector<s
 
 int main(int argc, char** argv) {
   uint32_t items = 100000, queries = 1000;
-  int dim = 64, ef = 200, topics = 32;
+  int dim = 64, ef = 200, topics = 32, m = 16, ef_construction = 200, norm_shards = AnnOptions{}.norm_shards;
   float noise = 0.4f;
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -110,6 +111,9 @@ int main(int argc, char** argv) {
     else if (flag == "--ef") ef = std::stoi(value);
     else if (flag == "--topics") topics = std::stoi(value);
     else if (flag == "--noise") noise = std::stof(value);
+    else if (flag == "--m") m = std::stoi(value);
+    else if (flag == "--ef-construction") ef_construction = std::stoi(value);
+    else if (flag == "--norm-shards") norm_shards = std::stoi(value);
     else if (flag == "--threads") {
       thread_counts.clear();
       std::stringstream list(value);
@@ -122,8 +126,9 @@ int main(int argc, char** argv) {
   std::vector<float> all = TopicVectors(items + queries, dim, topics, noise, 42);
   std::span<const float> item_vectors(all.data(), size_t(items) * dim);
   std::span<const float> query_vectors(all.data() + item_vectors.size(), size_t(queries) * dim);
-  std::printf("%u items x %d-d vectors (%d topics, noise %.2f), %u queries, M=16, ef_construction=200, top-100\n\n",
-              items, dim, topics, noise, queries);
+  std::printf("%u items x %d-d vectors (%d topics, noise %.2f), %u queries, M=%d, ef_construction=%d, norm shards %d, "
+              "top-100\n\n",
+              items, dim, topics, noise, queries, m, ef_construction, norm_shards);
 
   auto exact = BuildExactIndex(item_vectors, items, dim);
   std::vector<std::vector<Neighbor>> truth;
@@ -132,7 +137,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<VectorIndex> graph;
   std::printf("| measure | value |\n| --- | --- |\n");
   for (int threads : thread_counts) {
-    AnnOptions options{.m = 16, .ef_construction = 200, .ef_search = ef, .exact_below = 0, .threads = threads};
+    AnnOptions options{.m = m, .ef_construction = ef_construction, .ef_search = ef, .norm_shards = norm_shards,
+                       .exact_below = 0, .threads = threads};
     auto start = Clock::now();
     double cpu_start = ProcessCpuSeconds();
     auto built = BuildVectorIndex(item_vectors, items, dim, options);

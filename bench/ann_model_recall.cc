@@ -10,8 +10,13 @@
 // Recall@100 = |HNSW top 100 ∩ exact top 100| / 100 (exact: BuildExactIndex on the same
 // vectors with the same filter), at the configured ef (AnnOptions::ef_search) and others.
 //
+// Each index configuration (every combination of the --m, --ef-construction and --norm-shards
+// lists; defaults: AnnOptions') is built from the trained item vectors with BuildVectorIndex,
+// as IalsSource builds its own; the first combination is also the one the model trains with.
+//
 //   build/bench/ann_model_recall [--work DIR] [--users 5000 --items 20000 --days 30 --seed 42]
-//       [--queries 1000] [--ef 50,100,200,400] [--k 100]
+//       [--queries 1000] [--ef 50,100,200,400] [--k 100] [--m 16] [--ef-construction 200]
+//       [--norm-shards 4] [--threads 0]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -107,14 +112,24 @@ int main(int argc, char** argv) {
   if (!bench::ParsePlatformFlags(argc, argv, &popt, &rest)) return 2;
   size_t num_queries = 1000, k = 100;
   std::vector<int> efs = {50, 100, 200, 400};
+  const AnnOptions defaults;
+  std::vector<int> ms = {defaults.m}, efcs = {defaults.ef_construction}, shard_counts = {defaults.norm_shards};
+  int threads = defaults.threads;
+  auto int_list = [](const std::string& text) {
+    std::vector<int> out;
+    std::stringstream list(text);
+    for (std::string e; std::getline(list, e, ',');) out.push_back(std::stoi(e));
+    return out;
+  };
   for (size_t i = 0; i + 1 < rest.size(); i += 2) {
     if (rest[i] == "--queries") num_queries = std::stoul(rest[i + 1]);
     else if (rest[i] == "--k") k = std::stoul(rest[i + 1]);
-    else if (rest[i] == "--ef") {
-      efs.clear();
-      std::stringstream list(rest[i + 1]);
-      for (std::string e; std::getline(list, e, ',');) efs.push_back(std::stoi(e));
-    } else {
+    else if (rest[i] == "--ef") efs = int_list(rest[i + 1]);
+    else if (rest[i] == "--m") ms = int_list(rest[i + 1]);
+    else if (rest[i] == "--ef-construction") efcs = int_list(rest[i + 1]);
+    else if (rest[i] == "--norm-shards") shard_counts = int_list(rest[i + 1]);
+    else if (rest[i] == "--threads") threads = std::stoi(rest[i + 1]);
+    else {
       std::fprintf(stderr, "unknown flag %s\n", rest[i].c_str());
       return 2;
     }
@@ -131,6 +146,24 @@ int main(int argc, char** argv) {
   training::RetrievalTrainOptions topt;
   topt.tune = false;
   topt.sources = {"ials"};
+  std::vector<AnnOptions> configs;
+  for (int m : ms)
+    for (int efc : efcs)
+      for (int shards : shard_counts) {
+        AnnOptions a = defaults;
+        a.m = m;
+        a.ef_construction = efc;
+        a.norm_shards = shards;
+        a.threads = threads;
+        a.exact_below = 0;  // measure the graph even where the default would choose a scan
+        configs.push_back(a);
+      }
+  if (configs.empty()) {
+    std::fprintf(stderr, "empty --m, --ef-construction or --norm-shards list\n");
+    return 2;
+  }
+  topt.ann = configs[0];
+  topt.ann.exact_below = defaults.exact_below;
   const EventsConfig events;
   auto trained = training::TrainRetrieval(store, events, now, topt);
   if (!trained.ok()) {
@@ -173,31 +206,47 @@ int main(int argc, char** argv) {
   std::printf("## ANN recall@%zu on the model's own item vectors (ann_model_recall)\n\n", k);
   std::printf("- machine: %s\n", bench::MachineLine().c_str());
   std::printf("- platform: %u users x %u items x %u days, seed %llu (%llu events); iALS (TrainRetrieval, tune=false) "
-              "%d factors, %lld item vectors (%zu non-zero), index: %s (M %d, ef_construction %d, configured ef_search %d)\n",
+              "%d factors, %lld item vectors (%zu non-zero), trained index: %s, configured ef_search %d\n",
               popt.users, popt.items, popt.days, static_cast<unsigned long long>(popt.seed),
               static_cast<unsigned long long>(stats.events), ials.model().factors(), static_cast<long long>(items.rows()),
-              nonzero.size(), ials.index().exact() ? "EXACT (not HNSW)" : "HNSW", topt.ann.m, topt.ann.ef_construction,
-              topt.ann.ef_search);
+              nonzero.size(), ials.index().exact() ? "EXACT (not HNSW)" : "HNSW", topt.ann.ef_search);
   std::printf("- queries: %zu fold-in user vectors (random users with usable history; %.0f excluded items each on "
               "average for user+excl), %zu item vectors\n\n",
               user_queries.size(), excluded / static_cast<double>(std::max<size_t>(1, states.size())), item_queries.size());
-  std::printf("| queries | ef | recall@%zu | worst query | queries < 0.9 | HNSW p50 ms | HNSW p99 ms | HNSW CPU mean ms |\n", k);
-  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  // Exact results per query set, computed once and shared by every configuration.
+  std::vector<std::vector<std::vector<Neighbor>>> truths(3);
+  std::printf("| index | queries | ef | recall@%zu | worst query | queries < 0.9 | HNSW p50 ms | HNSW p99 ms | HNSW CPU mean ms |\n", k);
+  std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   struct Set {
     const char* name;
     const std::vector<Query>* queries;
   };
-  for (const Set& set : {Set{"user", &user_queries}, Set{"user+excl", &filtered_queries}, Set{"item", &item_queries}}) {
-    std::vector<std::vector<Neighbor>> truth;
-    for (int ef : efs) {
-      Result r = Measure(ials.index(), *exact, *set.queries, k, ef, &truth);
-      std::printf("| %s | %d%s | %.4f | %.2f | %.1f%% | %.3f | %.3f | %.3f |\n", set.name, ef,
-                  ef == topt.ann.ef_search ? " (configured)" : "", r.recall, r.min_recall, 100 * r.below_90, r.p50_ms,
-                  r.p99_ms, r.cpu_mean_ms);
+  const Set sets[] = {{"user", &user_queries}, {"user+excl", &filtered_queries}, {"item", &item_queries}};
+  std::vector<std::string> build_lines;
+  for (const AnnOptions& ann : configs) {
+    const auto t0 = Clock::now();
+    auto index = BuildVectorIndex(std::span<const float>(items.data(), items.size()), static_cast<uint32_t>(items.rows()),
+                                  ials.model().factors(), ann);
+    if (!index.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(MessageOf(index.status())).c_str());
+      return 1;
     }
-    std::printf("| %s | exact | 1 | | | %.3f (p50) | | |\n", set.name, ExactLatencyMs(*exact, *set.queries, k));
-    std::fflush(stdout);
+    const double build_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const std::string name = Cat("M ", ann.m, ", efc ", ann.ef_construction, ", shards ", ann.norm_shards);
+    build_lines.push_back(Cat(name, ": build ", build_s, " s wall"));
+    for (size_t s = 0; s < 3; ++s)
+      for (int ef : efs) {
+        Result r = Measure(**index, *exact, *sets[s].queries, k, ef, &truths[s]);
+        std::printf("| %s | %s | %d%s | %.4f | %.2f | %.1f%% | %.3f | %.3f | %.3f |\n", name.c_str(), sets[s].name, ef,
+                    ef == ann.ef_search ? " (configured)" : "", r.recall, r.min_recall, 100 * r.below_90, r.p50_ms,
+                    r.p99_ms, r.cpu_mean_ms);
+        std::fflush(stdout);
+      }
   }
+  for (const Set& set : sets)
+    std::printf("| exact | %s | | 1 | | | %.3f (p50) | | |\n", set.name, ExactLatencyMs(*exact, *set.queries, k));
+  std::printf("\n");
+  for (const std::string& line : build_lines) std::printf("- %s\n", line.c_str());
   std::printf("\n- machine at the end: %s\n", bench::MachineLine().c_str());
   return 0;
 }

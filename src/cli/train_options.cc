@@ -148,6 +148,7 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   FUNNEL_RETURN_IF_ERROR(k.Int("ann_ef_construction", &o.ann.ef_construction));
   FUNNEL_RETURN_IF_ERROR(k.Int("ann_ef_search", &o.ann.ef_search));
   FUNNEL_RETURN_IF_ERROR(k.Int("ann_exact_below", &o.ann.exact_below));
+  FUNNEL_RETURN_IF_ERROR(k.Int("ann_norm_shards", &o.ann.norm_shards));
   if (const toml::table* q = k.Table("quotas")) {
     Keys qk(q, "retrieval.quotas.", cfg.source_name);
     for (auto& [name, quota] : o.quotas) FUNNEL_RETURN_IF_ERROR(qk.Int(name, &quota));

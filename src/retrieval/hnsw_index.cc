@@ -8,6 +8,24 @@
 // format be Funnel's own (versioned, checksummed) and lets Load validate every link, which
 // hnswlib's loadIndex does not.
 //
+// Why several graphs (norm-range shards) and no zero vectors in them: inner-product search is
+// reduced to nearest neighbours on a sphere by giving each item one more component,
+// sqrt(max_norm² - |x|²) (Bachrach et al. 2014). On trained iALS factors, whose norms span
+// orders of magnitude (popularity), that component dominates the long tail: the many
+// small-norm items crowd near one pole of the sphere, where the graph's neighbourhoods say
+// little about inner products. On a trained model's own vectors (bench/ann_model_recall) one
+// graph held recall@100 at ef 200 to 0.82 at 20k items and 0.35 at 100k, against 0.95 on
+// synthetic vectors of even norms. The standard fix (norm-ranging, Yan et al. 2018): split the
+// items by norm into ranges of equal size, each with its own graph augmented against its own
+// max norm, so inside a range the extra component is small; search the ranges from the largest
+// norms down, skipping a range once the k-th best score exceeds |q|·(its max norm), which no
+// item in it can beat. 16 ranges give 0.96 at 20k items.
+// Items with an all-zero vector (never seen in training) get no graph: augmented, they would
+// all be the same point (a clique of duplicates in the graph), and they score exactly 0 for
+// every query, so a scan of their ids adds them exactly where the exact index ranks them (when
+// fewer than k allowed items score above 0). Alone this changed recall little; it is kept
+// because it is exact and makes the graphs smaller.
+//
 // hnswlib.h defines non-inline functions (cpuid, AVXCapable): it must be included by exactly one
 // translation unit of a program, and this is it.
 #include "retrieval/hnsw_index.h"
@@ -83,124 +101,76 @@ class VisitedLease {
 
 bool ByScore(const Neighbor& a, const Neighbor& b) { return a.score < b.score; }
 
+// One shard's graph as hnswlib built it, indexed by position in the shard's member list, with
+// links already translated to item ids.
+struct ShardGraph {
+  uint32_t entry = 0;  // item id
+  uint32_t max_level = 0;
+  std::vector<uint32_t> levels;   // per position
+  std::vector<uint32_t> links0;   // per position: (1 + max_m0) u32
+  std::vector<std::vector<uint32_t>> upper;  // per position: levels · (1 + max_m) u32
+};
+
 // Copies hnswlib's graph, translating its internal ids (insertion order, which differs from
-// item order when several threads insert) to labels (= item ids).
-HnswGraph ExtractGraph(const hnswlib::HierarchicalNSW<float>& hnsw, uint32_t num) {
-  HnswGraph g;
-  g.max_m = static_cast<uint32_t>(hnsw.maxM_);
-  g.max_m0 = static_cast<uint32_t>(hnsw.maxM0_);
-  std::vector<uint32_t> label_of(num);
-  std::vector<uint32_t> levels(num);
-  for (uint32_t i = 0; i < num; ++i) {
-    label_of[i] = static_cast<uint32_t>(hnsw.getExternalLabel(i));
-    levels[label_of[i]] = static_cast<uint32_t>(hnsw.element_levels_[i]);
-  }
-  g.upper_offsets.assign(size_t{num} + 1, 0);
-  for (uint32_t id = 0; id < num; ++id)
-    g.upper_offsets[id + 1] = g.upper_offsets[id] + uint64_t{levels[id]} * (1 + g.max_m);
-  g.upper_links.assign(g.upper_offsets[num], 0);
-  g.links0.assign(size_t{num} * (1 + g.max_m0), 0);
+// label order when several threads insert) and labels (positions in `members`) to item ids.
+ShardGraph ExtractShard(const hnswlib::HierarchicalNSW<float>& hnsw, std::span<const uint32_t> members,
+                        uint32_t max_m, uint32_t max_m0) {
+  const auto n = static_cast<uint32_t>(members.size());
+  ShardGraph g;
+  g.levels.assign(n, 0);
+  g.links0.assign(size_t{n} * (1 + max_m0), 0);
+  g.upper.resize(n);
   auto copy = [&](const hnswlib::linklistsizeint* list, uint32_t* dst) {
     uint32_t count = hnsw.getListCount(const_cast<hnswlib::linklistsizeint*>(list));
     const auto* links = reinterpret_cast<const hnswlib::tableint*>(list + 1);
     dst[0] = count;
-    for (uint32_t j = 0; j < count; ++j) dst[1 + j] = label_of[links[j]];
+    for (uint32_t j = 0; j < count; ++j) dst[1 + j] = members[hnsw.getExternalLabel(links[j])];
   };
-  for (uint32_t i = 0; i < num; ++i) {
-    uint32_t id = label_of[i];
-    copy(hnsw.get_linklist0(i), g.links0.data() + size_t{id} * (1 + g.max_m0));
-    for (uint32_t level = 1; level <= levels[id]; ++level)
-      copy(hnsw.get_linklist(i, static_cast<int>(level)),
-           g.upper_links.data() + g.upper_offsets[id] + size_t{level - 1} * (1 + g.max_m));
+  for (uint32_t internal = 0; internal < n; ++internal) {
+    auto pos = static_cast<uint32_t>(hnsw.getExternalLabel(internal));
+    uint32_t levels = static_cast<uint32_t>(hnsw.element_levels_[internal]);
+    g.levels[pos] = levels;
+    copy(hnsw.get_linklist0(internal), g.links0.data() + size_t{pos} * (1 + max_m0));
+    g.upper[pos].assign(size_t{levels} * (1 + max_m), 0);
+    for (uint32_t level = 1; level <= levels; ++level)
+      copy(hnsw.get_linklist(internal, static_cast<int>(level)), g.upper[pos].data() + size_t{level - 1} * (1 + max_m));
   }
-  g.entry = label_of[hnsw.enterpoint_node_];
+  g.entry = members[hnsw.getExternalLabel(hnsw.enterpoint_node_)];
   g.max_level = static_cast<uint32_t>(hnsw.maxlevel_);
   return g;
 }
 
-}  // namespace
-
-Status HnswGraph::Validate(uint32_t num) const {
-  if (num == 0) return absl::InvalidArgumentError("a graph index needs at least one item");
-  if (max_m == 0 || max_m0 == 0 || max_m0 > 65535 || max_m > 65535)
-    return absl::DataLossError(Cat("bad link capacities M=", max_m, " M0=", max_m0));
-  if (links0.size() != size_t{num} * (1 + max_m0))
-    return absl::DataLossError("level-0 link table has the wrong size");
-  if (upper_offsets.size() != size_t{num} + 1 || upper_offsets[0] != 0 ||
-      upper_offsets[num] != upper_links.size())
-    return absl::DataLossError("upper-level offsets do not match the link table");
-  for (uint32_t i = 0; i < num; ++i) {
-    if (upper_offsets[i + 1] < upper_offsets[i] || (upper_offsets[i + 1] - upper_offsets[i]) % (1 + max_m) != 0)
-      return absl::DataLossError(Cat("node ", i, " has a malformed upper-level block"));
-    if (Levels(i) > max_level) return absl::DataLossError(Cat("node ", i, " is above the top level"));
-  }
-  if (entry >= num || Levels(entry) != max_level)
-    return absl::DataLossError(Cat("entry node ", entry, " is not on the top level ", max_level));
-  for (uint32_t i = 0; i < num; ++i) {
-    const uint32_t* list = Links0(i);
-    if (list[0] > max_m0) return absl::DataLossError(Cat("node ", i, " has ", list[0], " level-0 links"));
-    for (uint32_t j = 1; j <= list[0]; ++j)
-      if (list[j] >= num) return absl::DataLossError(Cat("node ", i, " links to missing node ", list[j]));
-    for (uint32_t level = 1; level <= Levels(i); ++level) {
-      const uint32_t* up = Links(i, level);
-      if (up[0] > max_m) return absl::DataLossError(Cat("node ", i, " has ", up[0], " links on level ", level));
-      for (uint32_t j = 1; j <= up[0]; ++j)
-        if (up[j] >= num || Levels(up[j]) < level)
-          return absl::DataLossError(Cat("node ", i, " links to node ", up[j], " absent from level ", level));
-    }
-  }
-  return absl::OkStatus();
-}
-
-HnswIndex::HnswIndex(std::vector<float> vectors, uint32_t num, int dim, HnswGraph graph, HnswParams params)
-    : vectors_(std::move(vectors)), num_(num), dim_(dim), graph_(std::move(graph)), params_(params) {
-  FUNNEL_CHECK(dim_ > 0 && num_ > 0);
-  FUNNEL_CHECK(vectors_.size() == size_t{num_} * dim_);
-}
-
-StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(std::span<const float> vectors, uint32_t num,
-                                                      int dim, const AnnOptions& options) {
-  if (num == 0) return absl::InvalidArgumentError("a graph index needs at least one item");
-  if (options.m < 2 || options.m > 10000 || options.ef_construction < 1 || options.ef_search < 1)
-    return absl::InvalidArgumentError(Cat("bad HNSW options: m=", options.m, " (2..10000), ef_construction=",
-                                          options.ef_construction, ", ef_search=", options.ef_search, " (>= 1)"));
-  int threads = options.threads > 0 ? options.threads : HardwareThreads();
-  // Inner-product search reduced to nearest neighbours on a sphere (Bachrach et al. 2014, the
-  // transform implicit applies before its ANN indexes): each item gets one more component,
-  // sqrt(max_norm² - |x|²), so all items have the same norm and a query padded with 0 has the
-  // same inner products as before. HNSW's graph heuristics assume a metric; on raw vectors of
-  // varying norms hnswlib's own search reaches only 0.68 recall@100 at ef=200 on the test's
-  // topic vectors, against 0.99 after the transform. The graph is built on the augmented
-  // vectors; searches score with the original ones (the extra component meets a 0).
+// Builds the graph of one shard with hnswlib, on its vectors augmented against the shard's own
+// max norm. hnswlib reports allocation failures by throwing: the caller catches.
+StatusOr<ShardGraph> BuildShard(std::span<const float> vectors, int dim, std::span<const uint32_t> members,
+                                const AnnOptions& options, int threads) {
+  const uint32_t n = static_cast<uint32_t>(members.size());
   const size_t aug_dim = static_cast<size_t>(dim) + 1;
-  std::vector<float> augmented(size_t{num} * aug_dim);
-  {
-    std::vector<double> norms(num);
-    double max_norm = 0;
-    for (uint32_t i = 0; i < num; ++i) {
-      Eigen::Map<const Eigen::VectorXf> v(vectors.data() + size_t{i} * dim, dim);
-      norms[i] = v.cast<double>().squaredNorm();
-      max_norm = std::max(max_norm, norms[i]);
-      std::copy(v.data(), v.data() + dim, augmented.data() + i * aug_dim);
-      augmented[i * aug_dim + dim] = 0;
-    }
-    for (uint32_t i = 0; i < num; ++i)
-      augmented[i * aug_dim + dim] = static_cast<float>(std::sqrt(std::max(0.0, max_norm - norms[i])));
+  std::vector<float> augmented(size_t{n} * aug_dim);
+  std::vector<double> norms(n);
+  double max_norm = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    Eigen::Map<const Eigen::VectorXf> v(vectors.data() + size_t{members[i]} * dim, dim);
+    norms[i] = v.cast<double>().squaredNorm();
+    max_norm = std::max(max_norm, norms[i]);
+    std::copy(v.data(), v.data() + dim, augmented.data() + i * aug_dim);
   }
-  try {
-    hnswlib::InnerProductSpace space(aug_dim);
-    hnswlib::HierarchicalNSW<float> hnsw(&space, num, static_cast<size_t>(options.m),
-                                         static_cast<size_t>(options.ef_construction), options.seed);
-    // The first point alone: it becomes the entry point that concurrent inserts descend from.
-    hnsw.addPoint(augmented.data(), 0);
-    std::mutex error_mutex;
-    std::string error;
-    std::atomic<bool> failed{false};
-    // Concurrent addPoint is hnswlib's supported way to build in parallel (its own Python
-    // binding does this). Its level draw is not locked, so a parallel build is not
-    // reproducible run to run; a 1-thread build is.
+  for (uint32_t i = 0; i < n; ++i)
+    augmented[i * aug_dim + dim] = static_cast<float>(std::sqrt(std::max(0.0, max_norm - norms[i])));
+  hnswlib::InnerProductSpace space(aug_dim);
+  hnswlib::HierarchicalNSW<float> hnsw(&space, n, static_cast<size_t>(options.m),
+                                       static_cast<size_t>(options.ef_construction), options.seed);
+  // The first point alone: it becomes the entry point that concurrent inserts descend from.
+  hnsw.addPoint(augmented.data(), 0);
+  std::mutex error_mutex;
+  std::string error;
+  std::atomic<bool> failed{false};
+  // Concurrent addPoint is hnswlib's supported way to build in parallel (its own Python
+  // binding does this). Its level draw is not locked, so a parallel build is not
+  // reproducible run to run; a 1-thread build is.
+  if (n > 1)
     ParallelFor(
-        num - 1, threads,
+        n - 1, threads,
         [&](size_t begin, size_t end, int) {
           for (size_t i = begin + 1; i < end + 1 && !failed.load(std::memory_order_relaxed); ++i) {
             try {
@@ -212,17 +182,148 @@ StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(std::span<const float> vec
           }
         },
         /*grain=*/64);
-    if (failed) return absl::InternalError(Cat("building the HNSW index failed: ", error));
-    HnswParams params{static_cast<uint32_t>(options.m), static_cast<uint32_t>(options.ef_construction),
-                      static_cast<uint32_t>(options.ef_search)};
-    HnswGraph graph = ExtractGraph(hnsw, num);
-    FUNNEL_CHECK(graph.Validate(num).ok());
-    return std::make_unique<HnswIndex>(std::vector<float>(vectors.begin(), vectors.begin() + size_t{num} * dim),
-                                       num, dim, std::move(graph), params);
+  if (failed) return absl::InternalError(Cat("building the HNSW index failed: ", error));
+  return ExtractShard(hnsw, members, static_cast<uint32_t>(hnsw.maxM_), static_cast<uint32_t>(hnsw.maxM0_));
+}
+
+}  // namespace
+
+Status HnswGraph::Validate(uint32_t num) const {
+  if (num == 0) return absl::InvalidArgumentError("a graph index needs at least one item");
+  if (max_m == 0 || max_m0 == 0 || max_m0 > 65535 || max_m > 65535)
+    return absl::DataLossError(Cat("bad link capacities M=", max_m, " M0=", max_m0));
+  if (entries.size() > num) return absl::DataLossError(Cat(entries.size(), " shards for ", num, " items"));
+  if (shard.size() != num) return absl::DataLossError("shard table has the wrong size");
+  if (links0.size() != size_t{num} * (1 + max_m0))
+    return absl::DataLossError("level-0 link table has the wrong size");
+  if (upper_offsets.size() != size_t{num} + 1 || upper_offsets[0] != 0 ||
+      upper_offsets[num] != upper_links.size())
+    return absl::DataLossError("upper-level offsets do not match the link table");
+  for (uint32_t i = 0; i < num; ++i) {
+    if (upper_offsets[i + 1] < upper_offsets[i] || (upper_offsets[i + 1] - upper_offsets[i]) % (1 + max_m) != 0)
+      return absl::DataLossError(Cat("node ", i, " has a malformed upper-level block"));
+    if (shard[i] == kUnindexed) {
+      if (Levels(i) != 0 || Links0(i)[0] != 0) return absl::DataLossError(Cat("unindexed node ", i, " has links"));
+      continue;
+    }
+    if (shard[i] >= entries.size()) return absl::DataLossError(Cat("node ", i, " is in missing shard ", shard[i]));
+    if (Levels(i) > entries[shard[i]].level) return absl::DataLossError(Cat("node ", i, " is above its shard's top level"));
+  }
+  for (size_t s = 0; s < entries.size(); ++s)
+    if (entries[s].node >= num || shard[entries[s].node] != s || Levels(entries[s].node) != entries[s].level)
+      return absl::DataLossError(Cat("entry node ", entries[s].node, " of shard ", s, " is not on its top level ",
+                                     entries[s].level));
+  for (uint32_t i = 0; i < num; ++i) {
+    const uint32_t* list = Links0(i);
+    if (list[0] > max_m0) return absl::DataLossError(Cat("node ", i, " has ", list[0], " level-0 links"));
+    for (uint32_t j = 1; j <= list[0]; ++j) {
+      if (list[j] >= num) return absl::DataLossError(Cat("node ", i, " links to missing node ", list[j]));
+      if (shard[list[j]] != shard[i]) return absl::DataLossError(Cat("node ", i, " links outside its shard"));
+    }
+    for (uint32_t level = 1; level <= Levels(i); ++level) {
+      const uint32_t* up = Links(i, level);
+      if (up[0] > max_m) return absl::DataLossError(Cat("node ", i, " has ", up[0], " links on level ", level));
+      for (uint32_t j = 1; j <= up[0]; ++j)
+        if (up[j] >= num || shard[up[j]] != shard[i] || Levels(up[j]) < level)
+          return absl::DataLossError(Cat("node ", i, " links to node ", up[j], " absent from level ", level));
+    }
+  }
+  return absl::OkStatus();
+}
+
+HnswIndex::HnswIndex(std::vector<float> vectors, uint32_t num, int dim, HnswGraph graph, HnswParams params)
+    : vectors_(std::move(vectors)), num_(num), dim_(dim), graph_(std::move(graph)), params_(params) {
+  FUNNEL_CHECK(dim_ > 0 && num_ > 0);
+  FUNNEL_CHECK(vectors_.size() == size_t{num_} * dim_);
+  FUNNEL_CHECK(graph_.shard.size() == num_);
+  const size_t shards = graph_.entries.size();
+  shard_max_norm_.assign(shards, 0);
+  shard_members_.resize(shards);
+  for (uint32_t i = 0; i < num_; ++i) {
+    float norm = Eigen::Map<const Eigen::VectorXf>(Vector(i), dim_).norm();
+    uint32_t s = graph_.shard[i];
+    if (s == HnswGraph::kUnindexed) {
+      // The scan that serves these gives them the score 0 without computing it.
+      FUNNEL_CHECK(norm == 0);
+      unindexed_.push_back(i);
+      continue;
+    }
+    shard_max_norm_[s] = std::max(shard_max_norm_[s], norm);
+    shard_members_[s].push_back(i);
+  }
+  shard_order_.resize(shards);
+  for (uint32_t s = 0; s < shards; ++s) shard_order_[s] = s;
+  std::stable_sort(shard_order_.begin(), shard_order_.end(),
+                   [&](uint32_t a, uint32_t b) { return shard_max_norm_[a] > shard_max_norm_[b]; });
+}
+
+StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(std::span<const float> vectors, uint32_t num,
+                                                      int dim, const AnnOptions& options) {
+  if (num == 0) return absl::InvalidArgumentError("a graph index needs at least one item");
+  if (options.m < 2 || options.m > 10000 || options.ef_construction < 1 || options.ef_search < 1 ||
+      options.norm_shards < 1 || options.norm_shards > kMaxNormShards)
+    return absl::InvalidArgumentError(Cat("bad HNSW options: m=", options.m, " (2..10000), ef_construction=",
+                                          options.ef_construction, ", ef_search=", options.ef_search,
+                                          " (>= 1), norm_shards=", options.norm_shards, " (1..", kMaxNormShards, ")"));
+  int threads = options.threads > 0 ? options.threads : HardwareThreads();
+  // Inner-product search reduced to nearest neighbours on a sphere (Bachrach et al. 2014, the
+  // transform implicit applies before its ANN indexes): each item gets one more component,
+  // sqrt(max_norm² - |x|²), so all items have the same norm and a query padded with 0 has the
+  // same inner products as before. HNSW's graph heuristics assume a metric; on raw vectors of
+  // varying norms hnswlib's own search reaches only 0.68 recall@100 at ef=200 on the test's
+  // topic vectors, against 0.99 after the transform. The graphs are built on the augmented
+  // vectors; searches score with the original ones (the extra component meets a 0).
+  std::vector<std::pair<double, uint32_t>> by_norm;  // non-zero items
+  for (uint32_t i = 0; i < num; ++i) {
+    double norm = Eigen::Map<const Eigen::VectorXf>(vectors.data() + size_t{i} * dim, dim).cast<double>().squaredNorm();
+    if (norm > 0) by_norm.push_back({norm, i});
+  }
+  std::sort(by_norm.begin(), by_norm.end());
+  const auto shards = static_cast<uint32_t>(std::min<size_t>(options.norm_shards, by_norm.size()));
+  HnswGraph graph;
+  graph.max_m = static_cast<uint32_t>(options.m);
+  graph.max_m0 = 2 * graph.max_m;  // hnswlib's choice; the shards' own values replace it below
+  graph.shard.assign(num, HnswGraph::kUnindexed);
+  std::vector<std::vector<uint32_t>> members(shards);
+  std::vector<ShardGraph> built(shards);
+  try {
+    for (uint32_t s = 0; s < shards; ++s) {
+      // Equal-sized norm ranges; members in id order, so insertion order does not follow norm.
+      size_t begin = by_norm.size() * s / shards, end = by_norm.size() * (s + 1) / shards;
+      for (size_t r = begin; r < end; ++r) members[s].push_back(by_norm[r].second);
+      std::sort(members[s].begin(), members[s].end());
+      for (uint32_t id : members[s]) graph.shard[id] = s;
+      FUNNEL_ASSIGN_OR_RETURN(built[s], BuildShard(vectors, dim, members[s], options, threads));
+    }
   } catch (const std::exception& e) {
     // hnswlib reports allocation failures by throwing.
     return absl::ResourceExhaustedError(Cat("building the HNSW index over ", num, " items failed: ", e.what()));
   }
+  // One set of tables indexed by item id: a search then needs no translation between shards.
+  std::vector<uint32_t> levels(num, 0);
+  for (uint32_t s = 0; s < shards; ++s)
+    for (size_t p = 0; p < members[s].size(); ++p) levels[members[s][p]] = built[s].levels[p];
+  if (shards > 0) graph.max_m0 = static_cast<uint32_t>(built[0].links0.size() / members[0].size()) - 1;
+  graph.upper_offsets.assign(size_t{num} + 1, 0);
+  for (uint32_t id = 0; id < num; ++id)
+    graph.upper_offsets[id + 1] = graph.upper_offsets[id] + uint64_t{levels[id]} * (1 + graph.max_m);
+  graph.upper_links.assign(graph.upper_offsets[num], 0);
+  graph.links0.assign(size_t{num} * (1 + graph.max_m0), 0);
+  for (uint32_t s = 0; s < shards; ++s) {
+    graph.entries.push_back({built[s].entry, built[s].max_level});
+    for (size_t p = 0; p < members[s].size(); ++p) {
+      uint32_t id = members[s][p];
+      std::copy_n(built[s].links0.data() + p * (1 + graph.max_m0), 1 + graph.max_m0,
+                  graph.links0.data() + size_t{id} * (1 + graph.max_m0));
+      std::copy(built[s].upper[p].begin(), built[s].upper[p].end(), graph.upper_links.data() + graph.upper_offsets[id]);
+    }
+    built[s] = ShardGraph{};
+  }
+  FUNNEL_CHECK(graph.Validate(num).ok());
+  HnswParams params{static_cast<uint32_t>(options.m), static_cast<uint32_t>(options.ef_construction),
+                    static_cast<uint32_t>(options.ef_search), static_cast<uint32_t>(options.norm_shards)};
+  return std::make_unique<HnswIndex>(std::vector<float>(vectors.begin(), vectors.begin() + size_t{num} * dim), num,
+                                     dim, std::move(graph), params);
 }
 
 void HnswIndex::Search(std::span<const float> queries, size_t n, const SearchParams& params,
@@ -239,11 +340,43 @@ std::vector<Neighbor> HnswIndex::SearchOne(const float* query, size_t k, size_t 
   if (k == 0) return {};
   // A beam as wide as the catalog visits everything anyway: a scan is cheaper and exact.
   if (ef >= num_) return ExactSearchOne(vectors_, num_, dim_, query, k, filter);
+  const float query_norm = Eigen::Map<const Eigen::VectorXf>(query, dim_).norm();
+  TopK top(k);
+  for (size_t rank = 0; rank < shard_order_.size(); ++rank) {
+    const uint32_t s = shard_order_[rank];
+    // Ranges of smaller norms hold fewer of the k best, so a narrower beam finds them: the
+    // r-th range searched gets max(k, ef / 2^r). On a trained model's vectors (8 ranges, ef
+    // 400) this cut the CPU per query from 1.09 to 0.42 ms at the same recall (0.96).
+    const size_t shard_ef = std::max(k, ef >> std::min<size_t>(rank, 30));
+    // No item of this shard (nor of the later ones, of smaller norms) can score above
+    // |q|·max|x|; the slack covers float rounding of the dot products.
+    float bound = query_norm * shard_max_norm_[s];
+    if (top.full() && top.worst().score > bound + 1e-4f * std::abs(bound)) break;
+    if (shard_ef >= shard_members_[s].size()) {
+      for (uint32_t id : shard_members_[s]) {
+        float score = Dot(query, Vector(id), dim_);
+        if (top.Admits(id, score) && (!filter || filter(id))) top.Push(id, score);
+      }
+    } else {
+      SearchShard(s, query, shard_ef, filter, &top);
+    }
+  }
+  // Zero vectors score exactly 0: they belong in the results only while fewer than k allowed
+  // items score above 0. Ids ascend, so the first one refused ends the scan.
+  if (!top.full() || top.worst().score <= 0)
+    for (uint32_t id : unindexed_) {
+      if (!top.Admits(id, 0.0f)) break;
+      if (!filter || filter(id)) top.Push(id, 0.0f);
+    }
+  return top.TakeSorted();
+}
 
+void HnswIndex::SearchShard(uint32_t shard, const float* query, size_t ef,
+                            const std::function<bool(uint32_t)>& filter, TopK* top) const {
   // Greedy descent through the upper levels to a good level-0 starting node.
-  uint32_t current = graph_.entry;
+  uint32_t current = graph_.entries[shard].node;
   float current_score = Dot(query, Vector(current), dim_);
-  for (uint32_t level = graph_.max_level; level >= 1; --level) {
+  for (uint32_t level = graph_.entries[shard].level; level >= 1; --level) {
     for (bool moved = true; moved;) {
       moved = false;
       const uint32_t* links = graph_.Links(current, level);
@@ -286,9 +419,10 @@ std::vector<Neighbor> HnswIndex::SearchOne(const float* query, size_t k, size_t 
       if (!filter || filter(next)) results.Push(next, s);
     }
   }
-  std::vector<Neighbor> out = results.TakeSorted();
-  if (out.size() > k) out.resize(k);
-  return out;
+  for (const Neighbor& n : results.TakeSorted()) {
+    if (!top->Admits(n.id, n.score)) break;
+    top->Push(n.id, n.score);
+  }
 }
 
 Status HnswIndex::Save(const std::string& path) const {

@@ -1,5 +1,5 @@
-// The graph (HNSW) inner-product index. hnswlib builds the graph; the index then keeps its own
-// copy of the graph, which it searches and serializes itself (see hnsw_index.cc for why).
+// The graph (HNSW) inner-product index. hnswlib builds the graphs; the index then keeps its own
+// copy of them, which it searches and serializes itself (see hnsw_index.cc for why).
 // Thread-safety: immutable after construction; Search is safe concurrently.
 #pragma once
 
@@ -11,15 +11,25 @@
 
 #include "funnel/core/status.h"
 #include "funnel/retrieval/vector_index.h"
+#include "retrieval/top_k.h"
 
 namespace funnel::retrieval {
 
-// An HNSW graph over ids 0..num-1 (ids are item ids: the vectors' row numbers).
+// HNSW graphs over ids 0..num-1 (ids are item ids: the vectors' row numbers), one graph per
+// norm range ("shard"; see hnsw_index.cc for why). All shards share one set of link tables
+// indexed by item id; a link never leaves its node's shard. Items in no shard (kUnindexed) have
+// all-zero vectors: they score exactly 0 for every query and are served without a graph.
 struct HnswGraph {
-  uint32_t max_m = 0;      // link capacity of a node on levels >= 1 (hnswlib maxM_)
-  uint32_t max_m0 = 0;     // link capacity on level 0 (hnswlib maxM0_ = 2M)
-  uint32_t entry = 0;      // entry node, on the top level
-  uint32_t max_level = 0;  // top level
+  static constexpr uint32_t kUnindexed = 0xFFFFFFFF;
+  struct Entry {
+    uint32_t node = 0;   // entry node of the shard, on its top level
+    uint32_t level = 0;  // the shard's top level
+  };
+
+  uint32_t max_m = 0;   // link capacity of a node on levels >= 1 (hnswlib maxM_)
+  uint32_t max_m0 = 0;  // link capacity on level 0 (hnswlib maxM0_ = 2M)
+  std::vector<Entry> entries;   // one per shard
+  std::vector<uint32_t> shard;  // per item: its shard, or kUnindexed
   // Level 0: num blocks of (1 + max_m0) u32: the link count, then the links.
   std::vector<uint32_t> links0;
   // Levels >= 1: node i's levels 1..L(i) are L(i) consecutive blocks of (1 + max_m) u32 in
@@ -35,8 +45,9 @@ struct HnswGraph {
   const uint32_t* Links(uint32_t node, uint32_t level) const {
     return upper_links.data() + upper_offsets[node] + size_t{level - 1} * (1 + max_m);
   }
-  // Every link in range and on a level its target has, counts within capacity, the entry on
-  // the top level: what Search relies on to never read out of bounds.
+  // Every link in range, inside its node's shard and on a level its target has, counts within
+  // capacity, each entry in its shard on the shard's top level, unindexed items without links:
+  // what Search relies on to never read out of bounds.
   Status Validate(uint32_t num) const;
 };
 
@@ -44,11 +55,12 @@ struct HnswParams {
   uint32_t m = 16;
   uint32_t ef_construction = 200;
   uint32_t ef_search = 200;
+  uint32_t norm_shards = 1;  // as asked at build (informational: the graph holds what was built)
 };
 
 class HnswIndex final : public VectorIndex {
  public:
-  // graph must pass graph.Validate(num).
+  // graph must pass graph.Validate(num), and its unindexed items must have all-zero vectors.
   HnswIndex(std::vector<float> vectors, uint32_t num, int dim, HnswGraph graph, HnswParams params);
 
   static StatusOr<std::unique_ptr<HnswIndex>> Build(std::span<const float> vectors, uint32_t num,
@@ -68,6 +80,9 @@ class HnswIndex final : public VectorIndex {
  private:
   std::vector<Neighbor> SearchOne(const float* query, size_t k, size_t ef,
                                   const std::function<bool(uint32_t)>& filter) const;
+  // The beam search in one shard; adds what it finds to `top`.
+  void SearchShard(uint32_t shard, const float* query, size_t ef, const std::function<bool(uint32_t)>& filter,
+                   TopK* top) const;
   const float* Vector(uint32_t id) const { return vectors_.data() + size_t{id} * dim_; }
 
   std::vector<float> vectors_;
@@ -75,6 +90,11 @@ class HnswIndex final : public VectorIndex {
   int dim_;
   HnswGraph graph_;
   HnswParams params_;
+  // Derived from the vectors and the graph at construction.
+  std::vector<float> shard_max_norm_;          // per shard: the largest |x| in it
+  std::vector<uint32_t> shard_order_;          // shards by descending max norm
+  std::vector<std::vector<uint32_t>> shard_members_;  // per shard: its items, for small shards' scans
+  std::vector<uint32_t> unindexed_;            // zero-vector items, ascending
 };
 
 }  // namespace funnel::retrieval

@@ -6,7 +6,7 @@
 // A = YᵀY + λI + Σ_{i∈row} (c_i − 1)·y_i·y_iᵀ applies to v as one f x f gemv with the shared
 // gram (YᵀY computed once per half-step) plus a dot and an axpy per entry of the row. A few
 // steps warm-started from the previous iteration's factors rank about as well as exact solves
-// (Takács, Pilászy & Tikk 2011; bench/ials_movielens compares both), and the loss still never
+// (Takács, Pilászy & Tikk 2011; ials_trainer_test compares both), and the loss still never
 // increases: each CG step minimizes the row's quadratic over a space that holds its start.
 //
 // Cost model, multiply-adds per half-step over R rows with N entries, s = cg_steps:

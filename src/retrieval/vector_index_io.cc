@@ -22,7 +22,10 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the index file is little-endian");
 
 constexpr char kMagic[8] = {'F', 'U', 'N', 'L', 'V', 'I', 'D', 'X'};
-constexpr uint32_t kVersion = 1;
+// Version 2 added norm-range shards and unindexed (zero-vector) items; version 1 files (one
+// graph over every item) still load, as one shard.
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kOldestVersion = 1;
 constexpr uint32_t kKindExact = 0;
 constexpr uint32_t kKindHnsw = 1;
 
@@ -36,12 +39,13 @@ struct Header {
   uint32_t max_m0;
   uint32_t ef_construction;
   uint32_t ef_search;
-  uint32_t entry;
-  uint32_t max_level;
+  uint32_t entry;      // version 1: the entry node; version 2: the number of shards
+  uint32_t max_level;  // version 1: the top level; version 2: norm_shards as asked at build
   uint64_t upper_links;
   uint64_t reserved;
 };
 static_assert(sizeof(Header) == 64);
+static_assert(sizeof(HnswGraph::Entry) == 8);
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -70,6 +74,10 @@ uint64_t BodyBytes(const Header& h) {
     bytes += uint64_t{h.num} * (1 + uint64_t{h.max_m0}) * sizeof(uint32_t);
     bytes += (uint64_t{h.num} + 1) * sizeof(uint64_t);
     bytes += h.upper_links * sizeof(uint32_t);
+    if (h.version >= 2) {
+      if (h.entry > h.num) return 0;
+      bytes += uint64_t{h.entry} * sizeof(HnswGraph::Entry) + uint64_t{h.num} * sizeof(uint32_t);
+    }
   }
   return bytes + sizeof(uint64_t);  // checksum
 }
@@ -131,8 +139,8 @@ Status WriteIndexFile(const std::string& path, const IndexFileContents& c) {
     h.max_m0 = c.graph->max_m0;
     h.ef_construction = c.params.ef_construction;
     h.ef_search = c.params.ef_search;
-    h.entry = c.graph->entry;
-    h.max_level = c.graph->max_level;
+    h.entry = static_cast<uint32_t>(c.graph->entries.size());
+    h.max_level = c.params.norm_shards;
     h.upper_links = c.graph->upper_links.size();
     FUNNEL_CHECK(c.graph->max_m == c.params.m);
   }
@@ -146,6 +154,8 @@ Status WriteIndexFile(const std::string& path, const IndexFileContents& c) {
     w.Put(std::span<const uint32_t>(c.graph->links0));
     w.Put(std::span<const uint64_t>(c.graph->upper_offsets));
     w.Put(std::span<const uint32_t>(c.graph->upper_links));
+    w.Put(std::span<const HnswGraph::Entry>(c.graph->entries));
+    w.Put(std::span<const uint32_t>(c.graph->shard));
   }
   w.PutChecksum();
   bool ok = w.ok() && std::fflush(file.get()) == 0 && ::fsync(fileno(file.get())) == 0;
@@ -175,9 +185,10 @@ StatusOr<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) 
     return fail(Cat("truncated header (", file_size, " bytes)"));
   if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0)
     return absl::InvalidArgumentError(Cat("vector index file ", path, ": not a Funnel vector index (bad magic)"));
-  if (h.version != kVersion)
+  if (h.version < kOldestVersion || h.version > kVersion)
     return absl::FailedPreconditionError(Cat("vector index file ", path, ": format version ", h.version,
-                                             ", this build reads version ", kVersion));
+                                             ", this build reads versions ", kOldestVersion, " to ", kVersion,
+                                             " (rebuild the index from the model's vectors)"));
   if (h.kind != kKindExact && h.kind != kKindHnsw) return fail(Cat("unknown index kind ", h.kind));
   uint64_t body = BodyBytes(h);
   if (body == 0 || file_size != sizeof(Header) + body)
@@ -187,23 +198,36 @@ StatusOr<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) 
   std::vector<float> vectors(size_t{h.num} * h.dim);
   HnswGraph graph;
   bool read = r.Get(std::span<float>(vectors));
+  uint32_t norm_shards = 1;
   if (h.kind == kKindHnsw) {
     graph.max_m = h.m;
     graph.max_m0 = h.max_m0;
-    graph.entry = h.entry;
-    graph.max_level = h.max_level;
     graph.links0.resize(size_t{h.num} * (1 + size_t{h.max_m0}));
     graph.upper_offsets.resize(size_t{h.num} + 1);
     graph.upper_links.resize(h.upper_links);
     read = read && r.Get(std::span<uint32_t>(graph.links0)) && r.Get(std::span<uint64_t>(graph.upper_offsets)) &&
            r.Get(std::span<uint32_t>(graph.upper_links));
+    if (h.version == 1) {
+      graph.entries = {{h.entry, h.max_level}};
+      graph.shard.assign(h.num, 0);
+    } else {
+      graph.entries.resize(h.entry);
+      graph.shard.resize(h.num);
+      read = read && r.Get(std::span<HnswGraph::Entry>(graph.entries)) && r.Get(std::span<uint32_t>(graph.shard));
+      norm_shards = h.max_level;
+    }
   }
   if (!read) return fail("truncated while reading");
   if (!r.ChecksumMatches()) return fail("checksum mismatch (corrupted)");
 
   if (h.kind == kKindExact) return std::make_unique<ExactIndex>(std::move(vectors), h.num, static_cast<int>(h.dim));
   if (Status valid = graph.Validate(h.num); !valid.ok()) return fail(MessageOf(valid));
-  HnswParams params{h.m, h.ef_construction, h.ef_search};
+  // The index serves unindexed items with the score 0 without computing it.
+  for (uint32_t i = 0; i < h.num; ++i)
+    if (graph.shard[i] == HnswGraph::kUnindexed)
+      for (uint32_t d = 0; d < h.dim; ++d)
+        if (vectors[size_t{i} * h.dim + d] != 0) return fail(Cat("unindexed item ", i, " has a non-zero vector"));
+  HnswParams params{h.m, h.ef_construction, h.ef_search, norm_shards};
   if (params.ef_search == 0) return fail("ef_search is 0");
   return std::make_unique<HnswIndex>(std::move(vectors), h.num, static_cast<int>(h.dim), std::move(graph), params);
 }

@@ -352,5 +352,257 @@ TEST(VectorIndexTest, ParallelBuildReachesTheSameRecall) {
   }
 }
 
+// Vectors shaped like trained iALS factors, which is where one augmented graph fails: topic
+// vectors whose norms span two orders of magnitude (popularity) and a share of all-zero
+// vectors (items never seen in training). Zero rows are every `zero_every`-th id.
+std::vector<float> SkewedVectors(uint32_t num, int dim, uint32_t zero_every, uint64_t seed) {
+  std::vector<float> out = TopicVectors(num, dim, 8, seed);
+  std::mt19937_64 rng(seed + 1);
+  std::lognormal_distribution<float> norm(0, 1.2f);
+  for (uint32_t i = 0; i < num; ++i) {
+    float scale = zero_every > 0 && i % zero_every == 0 ? 0.0f : norm(rng);
+    for (int d = 0; d < dim; ++d) out[size_t(i) * dim + d] *= scale;
+  }
+  return out;
+}
+
+// Same ids in the same order, scores equal up to the rounding of a different summation order.
+void ExpectSameAsExact(const std::vector<std::vector<Neighbor>>& got, const std::vector<std::vector<Neighbor>>& exact) {
+  ASSERT_EQ(got.size(), exact.size());
+  for (size_t q = 0; q < got.size(); ++q) {
+    ASSERT_EQ(got[q].size(), exact[q].size()) << "query " << q;
+    for (size_t r = 0; r < got[q].size(); ++r) {
+      EXPECT_EQ(got[q][r].id, exact[q][r].id) << "query " << q << " rank " << r;
+      EXPECT_NEAR(got[q][r].score, exact[q][r].score, 1e-4 * (1 + std::abs(exact[q][r].score)));
+    }
+  }
+}
+
+// A sharded graph index over skewed vectors with zero rows, shared by the tests below.
+class ShardedIndexTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kItems = 3000;
+  static constexpr uint32_t kQueries = 100;
+  static constexpr int kShardDim = 24;
+  static constexpr int kShards = 6;
+
+  static void SetUpTestSuite() {
+    items_ = new std::vector<float>(SkewedVectors(kItems, kShardDim, 25, 21));
+    queries_ = new std::vector<float>(TopicVectors(kQueries, kShardDim, 8, 22));
+    auto built = BuildVectorIndex(*items_, kItems, kShardDim,
+                                  AnnOptions{.norm_shards = kShards, .exact_below = 0, .threads = 1});
+    ASSERT_TRUE(built.ok()) << built.status();
+    graph_ = built->release();
+    exact_ = BuildExactIndex(*items_, kItems, kShardDim).release();
+  }
+  static void TearDownTestSuite() {
+    delete graph_;
+    delete exact_;
+    delete items_;
+    delete queries_;
+  }
+  static std::span<const float> Query(size_t q) { return std::span<const float>(*queries_).subspan(q * kShardDim, kShardDim); }
+
+  static std::vector<float>* items_;
+  static std::vector<float>* queries_;
+  static VectorIndex* graph_;
+  static VectorIndex* exact_;
+};
+std::vector<float>* ShardedIndexTest::items_ = nullptr;
+std::vector<float>* ShardedIndexTest::queries_ = nullptr;
+VectorIndex* ShardedIndexTest::graph_ = nullptr;
+VectorIndex* ShardedIndexTest::exact_ = nullptr;
+
+TEST_F(ShardedIndexTest, RecallAt100AboveNinetyFivePercentOnSkewedNorms) {
+  ASSERT_FALSE(graph_->exact());
+  std::vector<std::vector<Neighbor>> got, truth;
+  graph_->Search(*queries_, kQueries, {.k = 100}, &got);
+  exact_->Search(*queries_, kQueries, {.k = 100}, &truth);
+  const double recall = Recall(got, truth);
+  EXPECT_GE(recall, 0.95);
+  for (const auto& list : got)
+    for (size_t r = 1; r < list.size(); ++r) EXPECT_TRUE(list[r - 1].score >= list[r].score);
+  // One graph over the same vectors does worse at the same ef (when written: 0.94 against 0.99).
+  auto one = BuildVectorIndex(*items_, kItems, kShardDim, AnnOptions{.norm_shards = 1, .exact_below = 0, .threads = 1});
+  ASSERT_TRUE(one.ok()) << one.status();
+  (*one)->Search(*queries_, kQueries, {.k = 100}, &got);
+  EXPECT_LT(Recall(got, truth), recall);
+}
+
+// With ef at least a shard's size every shard is scanned, so the only approximation left is
+// which shards the norm bound skips and how shard results and zero rows merge: none may change
+// the exact answer.
+TEST_F(ShardedIndexTest, MatchesExactIndexWhenEfCoversEveryShard) {
+  const int ef = kItems / kShards + 10;
+  ASSERT_LT(ef, static_cast<int>(kItems));
+  auto odd = [](uint32_t id) { return id % 2 == 1; };
+  for (size_t k : {1, 10, 100}) {
+    std::vector<std::vector<Neighbor>> got, truth;
+    graph_->Search(*queries_, kQueries, {.k = k, .ef = ef}, &got);
+    exact_->Search(*queries_, kQueries, {.k = k}, &truth);
+    ExpectSameAsExact(got, truth);
+    graph_->Search(*queries_, kQueries, {.k = k, .ef = ef, .filter = odd}, &got);
+    exact_->Search(*queries_, kQueries, {.k = k, .filter = odd}, &truth);
+    ExpectSameAsExact(got, truth);
+  }
+}
+
+TEST_F(ShardedIndexTest, ZeroVectorsRankAtScoreZeroOnlyWhenFewerThanKItemsScoreAbove) {
+  // A few allowed items score above 0, a few below, and every zero row is allowed: the answer
+  // is the positive ones, then zero rows by id, then negative ones, exactly as brute force.
+  const float* q = Query(0).data();
+  std::vector<uint32_t> positive, negative;
+  for (uint32_t i = 0; i < kItems; ++i) {
+    double s = NaiveDot(q, items_->data() + size_t(i) * kShardDim, kShardDim);
+    if (s > 0.1 && positive.size() < 7) positive.push_back(i);
+    if (s < -0.1 && negative.size() < 5) negative.push_back(i);
+  }
+  ASSERT_EQ(positive.size(), 7u);
+  ASSERT_EQ(negative.size(), 5u);
+  auto allowed = [&](uint32_t id) {
+    return id % 25 == 0 || std::count(positive.begin(), positive.end(), id) || std::count(negative.begin(), negative.end(), id);
+  };
+  for (size_t k : {5, 50, 200, 1000}) {
+    std::vector<std::vector<Neighbor>> got, truth;
+    graph_->Search(Query(0), 1, {.k = k, .ef = 50, .filter = allowed}, &got);
+    exact_->Search(Query(0), 1, {.k = k, .filter = allowed}, &truth);
+    ExpectSameAsExact(got, truth);
+    EXPECT_EQ(got[0].size(), std::min<size_t>(k, 7 + 5 + kItems / 25));
+  }
+  // Unfiltered, far more than k items score above 0: no zero row is returned.
+  std::vector<std::vector<Neighbor>> got;
+  graph_->Search(Query(0), 1, {.k = 100}, &got);
+  for (const Neighbor& n : got[0]) EXPECT_GT(n.score, 0) << n.id;
+}
+
+TEST_F(ShardedIndexTest, SaveThenLoadGivesIdenticalResults) {
+  TempDir dir;
+  std::string path = dir / "sharded.fvi";
+  ASSERT_TRUE(graph_->Save(path).ok());
+  auto loaded = LoadVectorIndex(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_FALSE((*loaded)->exact());
+  std::vector<std::vector<Neighbor>> before, after;
+  for (int ef : {100, 300}) {
+    graph_->Search(*queries_, kQueries, {.k = 100, .ef = ef}, &before);
+    (*loaded)->Search(*queries_, kQueries, {.k = 100, .ef = ef}, &after);
+    ExpectSameResults(before, after);
+  }
+}
+
+// Offsets of a graph file's sections (docs/formats/vector-index.md, version 2).
+struct GraphFileLayout {
+  size_t links0, upper_offsets, upper_links, entries, shard, checksum;
+};
+GraphFileLayout LayoutOf(const std::string& file, uint32_t num, int dim) {
+  uint32_t max_m0 = 0, shards = 0;
+  uint64_t upper = 0;
+  std::memcpy(&max_m0, file.data() + 28, 4);
+  std::memcpy(&shards, file.data() + 40, 4);
+  std::memcpy(&upper, file.data() + 48, 8);
+  GraphFileLayout l;
+  l.links0 = 64 + size_t(num) * dim * 4;
+  l.upper_offsets = l.links0 + size_t(num) * (1 + max_m0) * 4;
+  l.upper_links = l.upper_offsets + (size_t(num) + 1) * 8;
+  l.entries = l.upper_links + upper * 4;
+  l.shard = l.entries + size_t(shards) * 8;
+  l.checksum = l.shard + size_t(num) * 4;
+  return l;
+}
+void Rechecksum(std::string* file) {
+  uint64_t sum = StableHash64(std::string_view(*file).substr(0, file->size() - 8));
+  std::memcpy(file->data() + file->size() - 8, &sum, 8);
+}
+
+TEST_F(ShardedIndexTest, FileWithImpossibleShardsIsRefusedNamingTheFile) {
+  TempDir dir;
+  std::string path = dir / "sharded.fvi";
+  ASSERT_TRUE(graph_->Save(path).ok());
+  const std::string good = ReadFile(path);
+  const GraphFileLayout l = LayoutOf(good, kItems, kShardDim);
+  ASSERT_EQ(l.checksum + 8, good.size());
+  auto expect_error = [&](std::string bytes, const std::string& why) {
+    Rechecksum(&bytes);
+    WriteFile(path, bytes);
+    auto loaded = LoadVectorIndex(path);
+    ASSERT_FALSE(loaded.ok()) << why;
+    EXPECT_NE(std::string(MessageOf(loaded.status())).find(path), std::string::npos) << loaded.status();
+    EXPECT_NE(std::string(MessageOf(loaded.status())).find(why), std::string::npos) << loaded.status();
+  };
+  auto put_u32 = [](std::string* bytes, size_t at, uint32_t v) { std::memcpy(bytes->data() + at, &v, 4); };
+  auto get_u32 = [](const std::string& bytes, size_t at) {
+    uint32_t v = 0;
+    std::memcpy(&v, bytes.data() + at, 4);
+    return v;
+  };
+  // Item 1 is not a zero row: moving it into another shard makes its links cross shards (or,
+  // if it has none, its neighbours' links to it).
+  std::string moved = good;
+  put_u32(&moved, l.shard + 4, (get_u32(good, l.shard + 4) + 1) % kShards);
+  expect_error(moved, "shard");
+  std::string missing_shard = good;
+  put_u32(&missing_shard, l.shard + 4, kShards + 3);
+  expect_error(missing_shard, "missing shard");
+  // Item 0 is a zero row (unindexed); item 1 is not and must not pass as one.
+  ASSERT_EQ(get_u32(good, l.shard), 0xFFFFFFFFu);
+  std::string unindexed = good;
+  put_u32(&unindexed, l.shard + 4, 0xFFFFFFFFu);
+  expect_error(unindexed, "unindexed");
+  // An entry node outside its shard.
+  std::string entry = good;
+  put_u32(&entry, l.entries, 0);
+  expect_error(entry, "entry node");
+  // More shards than items: the size check refuses it before reading.
+  std::string shards = good;
+  put_u32(&shards, 40, kItems + 1);
+  expect_error(shards, "truncated or corrupted");
+}
+
+TEST_F(ShardedIndexTest, VersionOneFileStillLoads) {
+  // A version-1 file (one graph, no shard table) built from a one-shard index without zero rows.
+  std::vector<float> items = SkewedVectors(kItems, kShardDim, 0, 23);
+  auto built = BuildVectorIndex(items, kItems, kShardDim, AnnOptions{.norm_shards = 1, .exact_below = 0, .threads = 1});
+  ASSERT_TRUE(built.ok()) << built.status();
+  TempDir dir;
+  std::string path = dir / "v1.fvi";
+  ASSERT_TRUE((*built)->Save(path).ok());
+  const std::string v2 = ReadFile(path);
+  const GraphFileLayout l = LayoutOf(v2, kItems, kShardDim);
+  uint32_t one = 1, entry = 0, level = 0;
+  ASSERT_EQ(std::memcmp(v2.data() + 40, &one, 4), 0);
+  std::memcpy(&entry, v2.data() + l.entries, 4);
+  std::memcpy(&level, v2.data() + l.entries + 4, 4);
+  std::string v1 = v2.substr(0, l.entries) + std::string(8, '\0');
+  std::memcpy(v1.data() + 8, &one, 4);
+  std::memcpy(v1.data() + 40, &entry, 4);
+  std::memcpy(v1.data() + 44, &level, 4);
+  Rechecksum(&v1);
+  WriteFile(path, v1);
+  auto loaded = LoadVectorIndex(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<std::vector<Neighbor>> before, after;
+  (*built)->Search(*queries_, kQueries, {.k = 100}, &before);
+  (*loaded)->Search(*queries_, kQueries, {.k = 100}, &after);
+  ExpectSameResults(before, after);
+}
+
+TEST(VectorIndexTest, AllZeroVectorsGiveAGraphIndexWithNoGraph) {
+  std::vector<float> items(size_t(300) * 8, 0.0f), query(8, 1.0f);
+  auto built = BuildVectorIndex(items, 300, 8, AnnOptions{.norm_shards = 4, .exact_below = 0});
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_FALSE((*built)->exact());
+  std::vector<std::vector<Neighbor>> out;
+  (*built)->Search(query, 1, {.k = 10, .ef = 20}, &out);
+  ASSERT_EQ(out[0].size(), 10u);
+  for (uint32_t r = 0; r < 10; ++r) EXPECT_EQ(out[0][r].id, r);
+  TempDir dir;
+  ASSERT_TRUE((*built)->Save(dir / "zero.fvi").ok());
+  auto loaded = LoadVectorIndex(dir / "zero.fvi");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  (*loaded)->Search(query, 1, {.k = 10, .ef = 20}, &out);
+  EXPECT_EQ(out[0].size(), 10u);
+  EXPECT_FALSE(BuildVectorIndex(items, 300, 8, AnnOptions{.norm_shards = 0, .exact_below = 0}).ok());
+}
+
 }  // namespace
 }  // namespace funnel::retrieval

@@ -28,10 +28,19 @@ struct Neighbor {
   float score = 0;  // inner product
 };
 
+inline constexpr int kMaxNormShards = 64;
+
 struct AnnOptions {
   int m = 16;                   // graph degree (hnswlib M)
   int ef_construction = 200;
   int ef_search = 200;          // default ef when a search does not give one
+  // The graph index splits the items with non-zero vectors into this many equal-sized norm
+  // ranges, one graph each (1..kMaxNormShards). Items with an all-zero vector are in no graph
+  // (they score 0 and are served by a scan when fewer than k items score above 0). 16: on a
+  // trained iALS model's vectors (bench/ann_model_recall, 20k items) recall@100 at ef 200 goes
+  // from 0.82 (one graph) to 0.96; on even-norm vectors it costs about 2.5x the search time of
+  // one graph (still 6x under a scan at 100k items, bench/ann_bench).
+  int norm_shards = 16;
   uint32_t exact_below = 2000;  // catalogs smaller than this get the exact index
   int threads = 0;              // build threads; 0: every core
   uint64_t seed = 100;
