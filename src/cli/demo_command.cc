@@ -97,7 +97,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   std::cout << "== 2. import into the event store (and the online features, batch by batch)\n";
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, false));
   FUNNEL_ASSIGN_OR_RETURN(auto online, OpenOnlineFeatures(common, cfg, *store));
-  std::unique_ptr<events::RecordSink> sink = features::OnlineFeatures::FeedingSink(*store, *online);
+  std::unique_ptr<events::RecordSink> sink = features::OnlineFeatures::FeedingSink(*store, *online, kImportFeeding);
   events::ImportOptions opts;
   opts.batch_size = cfg.store.commit_batch;
   opts.progress = true;

@@ -47,7 +47,7 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
     StatusOr<std::unique_ptr<features::OnlineFeatures>> o = OpenOnlineFeatures(common, *cfg, **store);
     if (!o.ok()) return Fail(o.status());
     online = std::move(*o);
-    feeding = features::OnlineFeatures::FeedingSink(**store, *online);
+    feeding = features::OnlineFeatures::FeedingSink(**store, *online, kImportFeeding);
     sink = feeding.get();
   }
 

@@ -26,6 +26,11 @@ StatusOr<std::unique_ptr<features::OnlineFeatures>> OpenOnlineFeatures(
     const CommonOptions& common, const Config& cfg, const store::EventStore& store,
     features::OnlineOpenReport* report = nullptr);
 
+// How file imports feed the online features: folded on a background thread while the next
+// batch is stored, written to the key-value store every million events and at the end (the
+// importer's Flush), as an import dirties most entities in every batch.
+inline constexpr features::FeedOptions kImportFeeding{.background = true, .persist_every_events = 1'000'000};
+
 // Prints the stats block shared by `funnel stats` and `funnel demo`.
 void PrintStats(const std::string& data_dir, const store::StoreStats& st, std::ostream& out);
 

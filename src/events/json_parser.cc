@@ -164,7 +164,16 @@ JsonParser::JsonParser(const ImportConfig& limits) : impl_(std::make_unique<Impl
 JsonParser::~JsonParser() = default;
 
 Status JsonParser::ParseEvent(std::string_view line, size_t readable_after, Event* out) {
-  *out = Event{};
+  // Field by field rather than `*out = Event{}`: the importer reuses its records, and cleared
+  // strings keep their capacity.
+  out->user.clear();
+  out->item.clear();
+  out->type.clear();
+  out->ts = Timestamp();
+  out->value.reset();
+  out->id.clear();
+  out->request_id.clear();
+  out->context.clear();
   FieldSet<8> fields{{"user", "item", "type", "ts", "value", "id", "request_id", "context"}, 4};
   return impl_->ParseObject(line, readable_after, fields,
                             [&](size_t idx, std::string_view key, dom::element v) -> Status {

@@ -418,6 +418,7 @@ Status ImportFile(Run& run, const std::string& name, std::string_view header, Pa
   parsing_last_line = reader.line_no();
   if (parsing_size > 0) FUNNEL_RETURN_IF_ERROR(start_commit());
   FUNNEL_RETURN_IF_ERROR(finish_pending());
+  FUNNEL_RETURN_IF_ERROR(run.sink.Flush());
   progress.Finish();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   run.total.Merge(report);

@@ -1,6 +1,7 @@
 #include "funnel/features/online_store.h"
 
 #include <algorithm>
+#include <future>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
@@ -44,28 +45,6 @@ store::StoredEvent AsStored(const FoldedEvent& e) {
   s.value = e.value;
   return s;
 }
-
-class FeedingSinkImpl final : public events::RecordSink {
- public:
-  FeedingSinkImpl(store::EventStore& store, OnlineFeatures& online) : store_(store), online_(online) {}
-  StatusOr<events::AppendResult> Append(std::span<const events::Event> events) override {
-    FUNNEL_ASSIGN_OR_RETURN(events::AppendResult r, store_.Append(events));
-    FUNNEL_RETURN_IF_ERROR(online_.Apply(events, r));
-    return r;
-  }
-  Status UpsertItems(std::span<const events::Item> items) override {
-    FUNNEL_RETURN_IF_ERROR(store_.UpsertItems(items));
-    return online_.UpsertItems(items);
-  }
-  Status UpsertUsers(std::span<const events::User> users) override {
-    FUNNEL_RETURN_IF_ERROR(store_.UpsertUsers(users));
-    return online_.UpsertUsers(users);
-  }
-
- private:
-  store::EventStore& store_;
-  OnlineFeatures& online_;
-};
 
 }  // namespace
 
@@ -185,37 +164,126 @@ Status OnlineFeatures::Persist() {
   store::KvBatch batch;
   fold_->DrainChanges([&](std::string_view k, std::string_view v) { batch.Put(Cat(kRecordPrefix, k), v); });
   batch.Put(kMetaKey, MetaValue(fold_->LayoutHash(), watermark_));
-  return kv_->Write(batch);
+  FUNNEL_RETURN_IF_ERROR(kv_->Write(batch));
+  unpersisted_ = false;
+  return absl::OkStatus();
+}
+
+struct OnlineFeatures::ResolvedBatch {
+  uint64_t first_seq = 0;
+  std::vector<FoldedEvent> events;  // the stored events, in arrival order (seq first_seq + k)
+};
+
+OnlineFeatures::ResolvedBatch OnlineFeatures::Resolve(std::span<const events::Event> batch,
+                                                      const events::AppendResult& result) const {
+  ResolvedBatch r;
+  r.first_seq = result.first_seq;
+  r.events.reserve(result.stored.size());
+  // The event store reports the indexes it assigned; other sinks leave them to be looked up.
+  const bool indexed = result.users.size() == result.stored.size() &&
+                       result.items.size() == result.stored.size() &&
+                       result.types.size() == result.stored.size();
+  uint64_t seq = result.first_seq;
+  for (size_t k = 0; k < result.stored.size(); ++k, ++seq) {
+    const events::Event& e = batch[result.stored[k]];
+    if (indexed) {
+      r.events.push_back({e.ts, seq, result.users[k], result.items[k], result.types[k], e.value});
+      continue;
+    }
+    std::optional<UserIdx> user = store_->FindUser(e.user);
+    std::optional<ItemIdx> item = store_->FindItem(e.item);
+    std::optional<TypeIdx> type = store_->FindType(e.type);
+    FUNNEL_CHECK(user && item && type);  // the store just stored them
+    r.events.push_back({e.ts, seq, *user, *item, *type, e.value});
+  }
+  return r;
 }
 
 Status OnlineFeatures::Apply(std::span<const events::Event> batch, const events::AppendResult& result) {
   if (store_ == nullptr) return absl::FailedPreconditionError("online features: a reader cannot apply events");
   if (result.stored.empty()) return absl::OkStatus();
+  return ApplyResolved(Resolve(batch, result), /*persist=*/true);
+}
+
+Status OnlineFeatures::ApplyResolved(const ResolvedBatch& batch, bool persist) {
+  if (batch.events.empty()) return absl::OkStatus();
   std::unique_lock lock(mu_);
-  if (result.first_seq > watermark_) {
+  if (batch.first_seq > watermark_) {
     // Stored by a path that did not feed us (e.g. a bulk importer): fold them first.
-    FUNNEL_RETURN_IF_ERROR(FoldStored(watermark_, result.first_seq, nullptr));
+    FUNNEL_RETURN_IF_ERROR(FoldStored(watermark_, batch.first_seq, nullptr));
   }
-  uint64_t seq = result.first_seq;
-  for (uint32_t pos : result.stored) {
-    const events::Event& e = batch[pos];
-    if (seq++ < watermark_) continue;  // already folded (a repeated call)
-    std::optional<UserIdx> user = store_->FindUser(e.user);
-    std::optional<ItemIdx> item = store_->FindItem(e.item);
-    std::optional<TypeIdx> type = store_->FindType(e.type);
-    FUNNEL_CHECK(user && item && type);  // the store just stored them
-    store::StoredEvent s;
-    s.ts = e.ts;
-    s.seq = seq - 1;
-    s.user = *user;
-    s.item = *item;
-    s.type = *type;
-    s.value = e.value;
-    fold_->Apply(s);
+  for (const FoldedEvent& e : batch.events)
+    if (e.seq >= watermark_) fold_->Apply(AsStored(e));  // below: already folded (a repeated call)
+  watermark_ = std::max(watermark_, batch.events.back().seq + 1);
+  if (!persist) {
+    unpersisted_ = true;
+    return absl::OkStatus();
   }
-  watermark_ = std::max(watermark_, seq);
   return Persist();
 }
+
+Status OnlineFeatures::PersistIfBehind() {
+  std::unique_lock lock(mu_);
+  return unpersisted_ ? Persist() : absl::OkStatus();
+}
+
+// Feeds the online features what the event store stored, synchronously or one batch behind
+// on a background thread (FeedOptions). Thread-safety: one caller at a time, like an importer.
+class OnlineFeatures::Feeder final : public events::RecordSink {
+ public:
+  Feeder(store::EventStore& store, OnlineFeatures& online, FeedOptions options)
+      : store_(store), online_(online), options_(options) {}
+  ~Feeder() override {
+    // Also after a failed import: what was folded came from stored events, so it may be kept.
+    if (Status s = Flush(); !s.ok()) spdlog::error("online features: {}", MessageOf(s));
+  }
+
+  StatusOr<events::AppendResult> Append(std::span<const events::Event> events) override {
+    // With background feeding, this store write overlaps the previous batch's online write.
+    FUNNEL_ASSIGN_OR_RETURN(events::AppendResult r, store_.Append(events));
+    if (online_.store_ == nullptr) return absl::FailedPreconditionError("online features: a reader cannot apply events");
+    if (r.stored.empty()) return r;
+    ResolvedBatch batch = online_.Resolve(events, r);
+    FUNNEL_RETURN_IF_ERROR(Wait());  // batches are folded in order
+    folded_since_persist_ += batch.events.size();
+    const bool persist = folded_since_persist_ >= options_.persist_every_events;
+    if (persist) folded_since_persist_ = 0;
+    if (!options_.background) {
+      FUNNEL_RETURN_IF_ERROR(online_.ApplyResolved(batch, persist));
+      return r;
+    }
+    pending_ = std::async(std::launch::async,
+                          [this, b = std::move(batch), persist] { return online_.ApplyResolved(b, persist); });
+    return r;
+  }
+  Status UpsertItems(std::span<const events::Item> items) override {
+    FUNNEL_RETURN_IF_ERROR(Wait());
+    FUNNEL_RETURN_IF_ERROR(store_.UpsertItems(items));
+    return online_.UpsertItems(items);
+  }
+  Status UpsertUsers(std::span<const events::User> users) override {
+    FUNNEL_RETURN_IF_ERROR(Wait());
+    FUNNEL_RETURN_IF_ERROR(store_.UpsertUsers(users));
+    return online_.UpsertUsers(users);
+  }
+  Status Flush() override {
+    FUNNEL_RETURN_IF_ERROR(Wait());
+    folded_since_persist_ = 0;
+    return online_.PersistIfBehind();
+  }
+
+ private:
+  Status Wait() {
+    if (!pending_.valid()) return absl::OkStatus();
+    return pending_.get();
+  }
+
+  store::EventStore& store_;
+  OnlineFeatures& online_;
+  const FeedOptions options_;
+  std::future<Status> pending_;  // the background online write of the last batch
+  uint64_t folded_since_persist_ = 0;
+};
 
 Status OnlineFeatures::UpsertItems(std::span<const events::Item> items) {
   if (store_ == nullptr) return absl::FailedPreconditionError("online features: a reader cannot apply items");
@@ -307,8 +375,9 @@ size_t OnlineFeatures::StateBytes() const {
 
 std::string_view OnlineFeatures::backend() const { return kv_->backend(); }
 
-std::unique_ptr<events::RecordSink> OnlineFeatures::FeedingSink(store::EventStore& store, OnlineFeatures& online) {
-  return std::make_unique<FeedingSinkImpl>(store, online);
+std::unique_ptr<events::RecordSink> OnlineFeatures::FeedingSink(store::EventStore& store, OnlineFeatures& online,
+                                                                FeedOptions options) {
+  return std::make_unique<Feeder>(store, online, options);
 }
 
 }  // namespace funnel::features

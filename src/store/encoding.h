@@ -36,9 +36,27 @@ inline Timestamp TimeFromBits(uint64_t b) {
   return Timestamp::FromMicros(static_cast<int64_t>(b ^ (uint64_t{1} << 63)));
 }
 
+inline void PutBE64To(char* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v);
+}
+inline void PutBE32To(char* out, uint32_t v) {
+  for (int i = 3; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v);
+}
+
 // events: ts(8) seq(8)
+constexpr size_t kEventKeyBytes = 16;
+inline void EventKeyTo(char* out, Timestamp ts, uint64_t seq) {
+  PutBE64To(out, TimeBits(ts));
+  PutBE64To(out + 8, seq);
+}
 std::string EventKey(Timestamp ts, uint64_t seq);
 // history: user(4) ts(8) seq(8)
+constexpr size_t kHistoryKeyBytes = 20;
+inline void HistoryKeyTo(char* out, UserIdx user, Timestamp ts, uint64_t seq) {
+  PutBE32To(out, Raw(user));
+  PutBE64To(out + 4, TimeBits(ts));
+  PutBE64To(out + 12, seq);
+}
 std::string HistoryKey(UserIdx user, Timestamp ts, uint64_t seq);
 // dict: kind(1) idx(4) -> name
 std::string DictKey(char kind, uint32_t idx);

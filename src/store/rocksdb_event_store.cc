@@ -3,6 +3,7 @@
 // stats record can be updated in the same atomic WriteBatch as the events themselves.
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <future>
 #include <filesystem>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "funnel/store/event_store.h"
 #include "store/encoding.h"
+#include "store/key_filter.h"
 
 namespace funnel::store {
 
@@ -90,14 +92,18 @@ struct Counters {
 class SortedRows {
  public:
   void Add(std::string_view key, std::string_view value) {
-    offsets_.push_back({Prefix(key), bytes_.size(), key.size(), value.size()});
+    offsets_.push_back({Word(key, 0), Word(key, 8), bytes_.size(), static_cast<uint32_t>(key.size()),
+                        static_cast<uint32_t>(value.size())});
     bytes_.append(key);
     bytes_.append(value);
   }
   void Sort() {
-    // Most comparisons end at the first 8 bytes, compared as one integer instead of a memcmp.
+    // Comparisons nearly always end within the first 16 bytes, kept in the row as two integers:
+    // no memcmp and no cache miss into bytes_ (a history key's first 8 bytes, user and the
+    // high half of the time, are shared by a user's events within an hour).
     auto less = [this](const Row& a, const Row& b) {
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      if (a.w0 != b.w0) return a.w0 < b.w0;
+      if (a.w1 != b.w1) return a.w1 < b.w1;
       return std::string_view(bytes_.data() + a.pos, a.key_len) <
              std::string_view(bytes_.data() + b.pos, b.key_len);
     };
@@ -105,32 +111,50 @@ class SortedRows {
     if (!std::is_sorted(offsets_.begin(), offsets_.end(), less))
       std::sort(offsets_.begin(), offsets_.end(), less);
   }
+  void Reserve(size_t rows, size_t bytes) {
+    offsets_.reserve(rows);
+    bytes_.reserve(bytes);
+  }
   template <typename Fn>  // fn(rocksdb::Slice key, rocksdb::Slice value)
   void ForEach(Fn&& fn) const {
-    for (const Row& r : offsets_)
+    // After a sort the rows sit at random places in bytes_: fetching a few rows ahead hides
+    // the cache misses the writer's key comparisons would otherwise wait on.
+    constexpr size_t kAhead = 8;
+    for (size_t j = 0; j < offsets_.size(); ++j) {
+      if (j + kAhead < offsets_.size()) __builtin_prefetch(bytes_.data() + offsets_[j + kAhead].pos);
+      const Row& r = offsets_[j];
       fn(rocksdb::Slice(bytes_.data() + r.pos, r.key_len),
          rocksdb::Slice(bytes_.data() + r.pos + r.key_len, r.value_len));
+    }
   }
   bool empty() const { return offsets_.empty(); }
   size_t size() const { return offsets_.size(); }
 
-  // The first 8 bytes of a key as a big-endian integer (zero-padded): same order as memcmp.
-  static uint64_t Prefix(std::string_view key) {
+ private:
+  // Bytes [at, at + 8) of a key as a big-endian integer, zero-padded: same order as memcmp
+  // whenever the words differ.
+  static uint64_t Word(std::string_view key, size_t at) {
     unsigned char buf[8] = {0};
-    std::memcpy(buf, key.data(), std::min<size_t>(8, key.size()));
+    if (key.size() > at) std::memcpy(buf, key.data() + at, std::min<size_t>(8, key.size() - at));
     return enc::GetBE64(reinterpret_cast<const char*>(buf));
   }
 
- private:
   struct Row {
-    uint64_t prefix;
-    size_t pos, key_len, value_len;
+    uint64_t w0, w1;  // key bytes 0-7 and 8-15
+    size_t pos;
+    uint32_t key_len, value_len;
   };
   std::string bytes_;
   std::vector<Row> offsets_;
 };
 
 using BatchRows = std::array<SortedRows, kNumCf>;
+
+constexpr size_t kKeyBytes = events::Event::kDedupeKeyBytes;
+struct Key {
+  char bytes[kKeyBytes];
+  bool operator==(const Key& o) const { return std::memcmp(bytes, o.bytes, kKeyBytes) == 0; }
+};
 
 // Batches with at least this many new events take the SST ingestion path.
 constexpr uint64_t kBulkThreshold = 5000;
@@ -155,42 +179,63 @@ class RocksEventStore final : public EventStore {
     std::lock_guard write_lock(write_mu_);
     AppendResult result;
     result.first_seq = counters_.next_seq;
+    const size_t n = batch.size();
 
-    std::vector<std::string> keys;
-    keys.reserve(batch.size());
-    for (const auto& e : batch) keys.push_back(e.DedupeKey());
-    std::vector<bool> stored;
-    FUNNEL_RETURN_IF_ERROR(ExistingKeys(keys, &stored));
+    // The dedupe keys, and the batch in key order: repeats within the batch are then
+    // neighbours, and both the lookups and the dedupe rows want key order.
+    std::vector<Key> keys(n);
+    for (size_t i = 0; i < n; ++i) batch[i].DedupeKeyTo(keys[i].bytes);
+    std::vector<uint32_t> by_key = SortByKey(keys);
+    std::vector<uint8_t> skip(n, 0);  // skip[i]: event i repeats an earlier one or is stored
+    std::vector<uint32_t> firsts;     // first occurrences, in key order
+    firsts.reserve(n);
+    for (size_t j = 0; j < n; ++j) {
+      uint32_t i = by_key[j];
+      // Equal keys are ordered by batch position, so the earliest one comes first.
+      if (j > 0 && keys[i] == keys[by_key[j - 1]]) skip[i] = 1;
+      else firsts.push_back(i);
+    }
+    FUNNEL_RETURN_IF_ERROR(MarkStored(keys, firsts, &skip));
 
     const size_t users_before = users_.size(), items_before = items_.size(),
                  types_before = types_.size();
     Counters next = counters_;
-    absl::flat_hash_set<std::string_view> in_batch;
-    std::string key, value;
+    std::vector<uint64_t> seq_of(n);
+    std::string value;
+    char key[20];
     BatchRows rows;
+    rows[kEvents].Reserve(n, n * 64);
+    rows[kHistory].Reserve(n, n * 40);
+    rows[kDedupe].Reserve(n, n * 24);
+    result.stored.reserve(n);
+    result.users.reserve(n);
+    result.items.reserve(n);
+    result.types.reserve(n);
     {
       std::unique_lock dict_lock(dict_mu_);
-      for (size_t i = 0; i < batch.size(); ++i) {
+      Interner users(users_, kUserDict, rows[kDict]), items(items_, kItemDict, rows[kDict]),
+          types(types_, kTypeDict, rows[kDict]);
+      for (size_t i = 0; i < n; ++i) {
         const events::Event& e = batch[i];
-        if (stored[i] || !in_batch.insert(keys[i]).second) {
+        if (skip[i]) {
           ++result.duplicates;
           continue;
         }
-        UserIdx user{InternLocked(users_, kUserDict, e.user, rows[kDict])};
-        ItemIdx item{InternLocked(items_, kItemDict, e.item, rows[kDict])};
-        TypeIdx type{static_cast<uint16_t>(InternLocked(types_, kTypeDict, e.type, rows[kDict]))};
+        UserIdx user{users.Intern(e.user)};
+        ItemIdx item{items.Intern(e.item)};
+        TypeIdx type{static_cast<uint16_t>(types.Intern(e.type))};
         if (types_.size() > 65535) {
           RollbackDicts(users_before, items_before, types_before);
           return absl::ResourceExhaustedError("more than 65535 distinct event types");
         }
         uint64_t seq = next.next_seq++;
+        seq_of[i] = seq;
         enc::EncodeEventValue({user, item, type, e.value, e.id, e.request_id, e.context}, value);
-        rows[kEvents].Add(enc::EventKey(e.ts, seq), value);
+        enc::EventKeyTo(key, e.ts, seq);
+        rows[kEvents].Add({key, enc::kEventKeyBytes}, value);
         enc::EncodeHistoryValue({item, type, e.value}, value);
-        rows[kHistory].Add(enc::HistoryKey(user, e.ts, seq), value);
-        key.clear();
-        enc::PutBE64(key, seq);
-        rows[kDedupe].Add(keys[i], key);
+        enc::HistoryKeyTo(key, user, e.ts, seq);
+        rows[kHistory].Add({key, enc::kHistoryKeyBytes}, value);
 
         if (next.by_type.size() <= Raw(type)) next.by_type.resize(Raw(type) + 1);
         ++next.by_type[Raw(type)];
@@ -199,9 +244,26 @@ class RocksEventStore final : public EventStore {
         ++next.events;
         ++result.accepted;
         result.stored.push_back(static_cast<uint32_t>(i));
+        result.users.push_back(user);
+        result.items.push_back(item);
+        result.types.push_back(type);
       }
     }
     if (result.accepted == 0) return result;
+    for (uint32_t i : firsts) {  // key order: the dedupe rows need no sort
+      if (skip[i]) continue;
+      enc::PutBE64To(key, seq_of[i]);
+      rows[kDedupe].Add({keys[i].bytes, kKeyBytes}, {key, 8});
+      // Before the commit: should it fail after all, a key remembered in vain only costs a
+      // lookup, while a key forgotten after a write that did land could be stored twice.
+      if (fresh_at_open_) written_keys_.Add(keys[i].bytes);
+    }
+    if (fresh_at_open_ && written_keys_.size() > kMaxFilterKeys) {
+      // The filter grows with the keys (~2.5 bytes each): past this, a long-lived writer
+      // (an ingest server) goes back to looking every key up, which is always correct.
+      fresh_at_open_ = false;
+      written_keys_ = KeyFilter();
+    }
     rows[kDefault].Add(kStatsKey, next.Encode());
     Status s = Commit(rows, result.accepted >= kBulkThreshold);
     if (!s.ok()) {
@@ -408,11 +470,21 @@ class RocksEventStore final : public EventStore {
     db_options.max_background_jobs = 2;
     db_options.bytes_per_sync = 1 << 20;
 
-    rocksdb::BlockBasedTableOptions table;
-    table.block_cache = rocksdb::NewLRUCache(size_t(std::max(8, options_.block_cache_mb)) << 20);
-    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    auto cache = rocksdb::NewLRUCache(size_t(std::max(8, options_.block_cache_mb)) << 20);
+    auto table_factory = [&](size_t cf) {
+      rocksdb::BlockBasedTableOptions table;
+      table.block_cache = cache;
+      // Bloom filters only where reads are point lookups; events and history are read by
+      // range scans and the dictionary by one scan at open, which filters never help.
+      if (cf == kDedupe || cf == kItems || cf == kUsers || cf == kDefault)
+        table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      // A hash index inside each data block turns the dedupe lookup's binary search over
+      // the block into one probe (a re-import looks up every key and finds it).
+      if (cf == kDedupe)
+        table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+      return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(table));
+    };
     rocksdb::ColumnFamilyOptions base;
-    base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     base.compression = rocksdb::kLZ4Compression;
     base.bottommost_compression = rocksdb::kZSTD;
     // Small memtables stay cache-resident, which matters more for insert speed than the
@@ -428,14 +500,24 @@ class RocksEventStore final : public EventStore {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (size_t cf = 0; cf < kNumCf; ++cf) {
       rocksdb::ColumnFamilyOptions o = base;
+      o.table_factory = table_factory(cf);
       // Memtables (default skip lists) only see small online batches; bulk imports bypass them.
       if (cf == kDedupe) {
         o.compression = rocksdb::kNoCompression;  // hashes do not compress
+        o.bottommost_compression = rocksdb::kNoCompression;
         o.memtable_prefix_bloom_size_ratio = 0.05;  // cheap misses for the per-event lookup
         o.memtable_whole_key_filtering = true;
       }
       cfs.emplace_back(kCfNames[cf], o);
-      cf_options_.push_back(rocksdb::Options(db_options, o));
+      // The bulk path's table files. SstFileWriter compresses with bottommost_compression
+      // whenever one is set (an ingested file may land on the last level): ZSTD there cost a
+      // quarter of an import's CPU, so bulk files get LZ4, and compactions still write the
+      // last level with ZSTD. History files overlap every earlier batch (their keys start with
+      // the user), so a compaction soon merges them: compressing them would only be undone.
+      rocksdb::ColumnFamilyOptions bulk = o;
+      bulk.bottommost_compression = rocksdb::kDisableCompressionOption;
+      if (cf == kHistory) bulk.compression = rocksdb::kNoCompression;
+      cf_options_.push_back(rocksdb::Options(db_options, bulk));
     }
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s;
@@ -475,6 +557,14 @@ class RocksEventStore final : public EventStore {
     } else if (!s.IsNotFound()) {
       return FromRocks(s, "event store open");
     }
+    {
+      // The stats record counts every event, but the dedupe index itself is what the filter
+      // stands in for: it must be empty.
+      std::unique_ptr<rocksdb::Iterator> d(db_->NewIterator(rocksdb::ReadOptions(), handles_[kDedupe]));
+      d->SeekToFirst();
+      FUNNEL_RETURN_IF_ERROR(FromRocks(d->status(), "event store open"));
+      fresh_at_open_ = counters_.events == 0 && !d->Valid();
+    }
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kDict]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       rocksdb::Slice k = it->key();
@@ -488,6 +578,29 @@ class RocksEventStore final : public EventStore {
     }
     return FromRocks(it->status(), "event store dictionary load");
   }
+
+  // Interns the ids of one batch into a dictionary (caller holds dict_mu_ exclusively); new
+  // entries are added to the dictionary rows. Sessions repeat the same user and item over
+  // consecutive events, so the last answer is kept and checked first.
+  class Interner {
+   public:
+    Interner(IdDictionary& dict, char kind, SortedRows& rows) : dict_(dict), kind_(kind), rows_(rows) {}
+    uint32_t Intern(std::string_view name) {
+      if (has_last_ && name == last_name_) return last_idx_;
+      last_idx_ = InternLocked(dict_, kind_, name, rows_);
+      last_name_.assign(name);
+      has_last_ = true;
+      return last_idx_;
+    }
+
+   private:
+    IdDictionary& dict_;
+    char kind_;
+    SortedRows& rows_;
+    bool has_last_ = false;
+    std::string last_name_;
+    uint32_t last_idx_ = 0;
+  };
 
   // Caller holds dict_mu_ exclusively; a new entry is added to the dictionary rows.
   static uint32_t InternLocked(IdDictionary& dict, char kind, std::string_view name,
@@ -504,36 +617,53 @@ class RocksEventStore final : public EventStore {
     types_.Truncate(types);
   }
 
-  // stored[i]: keys[i] is already in the dedupe column family.
-  Status ExistingKeys(const std::vector<std::string>& keys, std::vector<bool>* stored) const {
-    stored->assign(keys.size(), false);
-    if (counters_.events == 0) return absl::OkStatus();
-    // Sorted here, where fixed 16-byte keys compare cheaply, so MultiGet can skip its own sort.
+  // Batch positions ordered by key (bytewise, as RocksDB orders them), equal keys by position.
+  static std::vector<uint32_t> SortByKey(const std::vector<Key>& keys) {
     std::vector<std::pair<uint64_t, uint32_t>> by_prefix(keys.size());
-    for (uint32_t i = 0; i < keys.size(); ++i) by_prefix[i] = {SortedRows::Prefix(keys[i]), i};
+    for (uint32_t i = 0; i < keys.size(); ++i) by_prefix[i] = {enc::GetBE64(keys[i].bytes), i};
+    // Most comparisons end at the first 8 bytes, compared as one integer.
     std::sort(by_prefix.begin(), by_prefix.end(), [&](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first < b.first : keys[a.second] < keys[b.second];
+      if (a.first != b.first) return a.first < b.first;
+      int c = std::memcmp(keys[a.second].bytes + 8, keys[b.second].bytes + 8, 8);
+      return c != 0 ? c < 0 : a.second < b.second;
     });
     std::vector<uint32_t> order(keys.size());
     for (size_t j = 0; j < keys.size(); ++j) order[j] = by_prefix[j].second;
+    return order;
+  }
+
+  // Sets (*skip)[i] for each i of `firsts` (batch positions in key order) whose key is already
+  // in the dedupe column family.
+  Status MarkStored(const std::vector<Key>& keys, const std::vector<uint32_t>& firsts,
+                    std::vector<uint8_t>* skip) const {
+    if (counters_.events == 0) return absl::OkStatus();
+    std::vector<uint32_t> lookup;
+    if (fresh_at_open_) {
+      // Every stored key was written by this object: the ones it never wrote are new.
+      for (uint32_t i : firsts)
+        if (written_keys_.MayContain(keys[i].bytes)) lookup.push_back(i);
+    } else {
+      lookup = firsts;
+    }
+    if (lookup.empty()) return absl::OkStatus();
     std::vector<rocksdb::Slice> slices;
-    slices.reserve(keys.size());
-    for (uint32_t i : order) slices.emplace_back(keys[i]);
-    std::vector<rocksdb::PinnableSlice> values(keys.size());
-    std::vector<rocksdb::Status> statuses(keys.size());
+    slices.reserve(lookup.size());
+    for (uint32_t i : lookup) slices.emplace_back(keys[i].bytes, kKeyBytes);
+    std::vector<rocksdb::PinnableSlice> values(lookup.size());
+    std::vector<rocksdb::Status> statuses(lookup.size());
     // Two halves of the sorted keys in parallel: the importer's parser thread is mostly idle
     // while a batch commits, so the second core is free.
-    auto lookup = [&](size_t begin, size_t end) {
+    auto run = [&](size_t begin, size_t end) {
       db_->MultiGet(rocksdb::ReadOptions(), handles_[kDedupe], end - begin, slices.data() + begin,
                     values.data() + begin, statuses.data() + begin, /*sorted_input=*/true);
     };
-    size_t half = keys.size() >= 10000 ? keys.size() / 2 : keys.size();
+    size_t half = lookup.size() >= 10000 ? lookup.size() / 2 : lookup.size();
     std::future<void> upper;
-    if (half < keys.size()) upper = std::async(std::launch::async, lookup, half, keys.size());
-    lookup(0, half);
+    if (half < lookup.size()) upper = std::async(std::launch::async, run, half, lookup.size());
+    run(0, half);
     if (upper.valid()) upper.get();
-    for (size_t j = 0; j < keys.size(); ++j) {
-      if (statuses[j].ok()) (*stored)[order[j]] = true;
+    for (size_t j = 0; j < lookup.size(); ++j) {
+      if (statuses[j].ok()) (*skip)[lookup[j]] = 1;
       else if (!statuses[j].IsNotFound()) return FromRocks(statuses[j], "event store dedupe lookup");
     }
     return absl::OkStatus();
@@ -663,6 +793,11 @@ class RocksEventStore final : public EventStore {
   mutable std::mutex stats_mu_;  // guards counters_ (written under write_mu_ too)
   Counters counters_;
   uint64_t ingest_counter_ = 0;  // guarded by write_mu_
+  // Guarded by write_mu_: whether the store held no event when opened, and then every dedupe
+  // key written since (the filter that spares new keys their lookup).
+  bool fresh_at_open_ = false;
+  KeyFilter written_keys_;
+  static constexpr size_t kMaxFilterKeys = size_t{32} << 20;
 };
 
 }  // namespace

@@ -242,8 +242,58 @@ types = { like = 1.0 }
   EXPECT_TRUE(SameBits(Features(*online, "u1", kT0 + 1e5), Offline(*store, "u1", kT0 + 1e5)));
 }
 
+TEST_P(OnlineBackends, BackgroundFeedingReachesTheSameStateAsFeedingInline) {
+  // Inline feeding equals the offline fold (above); the background feeder, persisting every
+  // 1000 events and at Flush, must reach the same state in memory and in the backend.
+  auto evs = Stream(3000, 8);
+  FeatureMatrix fed;
+  {
+    auto store = OpenStore(dir_ / "events");
+    auto online = OpenOnline(*store, KvOpts());
+    auto sink = OnlineFeatures::FeedingSink(*store, *online, {.background = true, .persist_every_events = 1000});
+    ASSERT_TRUE(sink->UpsertItems(Items()).ok());
+    Feed(*sink, evs, 128);
+    Feed(*sink, std::vector(evs.begin(), evs.begin() + 500), 100);  // duplicates: nothing to fold
+    ASSERT_TRUE(sink->Flush().ok());
+    EXPECT_EQ(online->watermark(), 3000u);
+    for (const char* user : {"u0", "u13", "u29", "nobody"})
+      EXPECT_TRUE(SameBits(Features(*online, user, kT0 + 1e5), Offline(*store, user, kT0 + 1e5))) << user;
+    fed = Features(*online, "u13", kT0 + 1e5);
+  }
+  if (GetParam() == "memory") return;
+  auto store = OpenStore(dir_ / "events");
+  OnlineOpenReport report;
+  auto online = OpenOnline(*store, KvOpts(), &report);
+  EXPECT_FALSE(report.rebuilt);
+  EXPECT_EQ(report.caught_up, 0u);  // Flush wrote everything folded
+  EXPECT_TRUE(SameBits(fed, Features(*online, "u13", kT0 + 1e5)));
+}
+
 INSTANTIATE_TEST_SUITE_P(All, OnlineBackends, ::testing::Values("memory", "rocksdb", "redis"),
                          [](const auto& param_info) { return param_info.param; });
+
+TEST(OnlineRedisTest, AFailedBackgroundOnlineWriteIsReturnedByFlush) {
+  for (uint64_t persist_every : {uint64_t{0}, uint64_t{1'000'000}}) {
+    SCOPED_TRACE(persist_every);
+    TempDir dir;
+    auto store = OpenStore(dir / "events");
+    auto server = RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    store::KvOptions o{.backend = "redis", .redis_host = (*server)->host(), .redis_port = (*server)->port()};
+    auto online = OpenOnline(*store, o);
+    ASSERT_NE(online, nullptr);
+    auto sink = OnlineFeatures::FeedingSink(*store, *online,
+                                            {.background = true, .persist_every_events = persist_every});
+    auto evs = Stream(400, 9);
+    Feed(*sink, std::vector(evs.begin(), evs.begin() + 200), 100);
+    ASSERT_TRUE(sink->Flush().ok());
+    server->reset();  // the backend goes away
+    // The event store still takes the batch; its online write fails behind the caller's back.
+    ASSERT_TRUE(sink->Append(std::span(evs).subspan(200, 200)).ok());
+    Status flushed = sink->Flush();
+    EXPECT_FALSE(flushed.ok());
+  }
+}
 
 TEST(OnlineRedisTest, AReaderWithoutTheEventStoreSeesWhatTheWriterFoldedBitForBit) {
   auto server = RedisServer::Start();

@@ -284,5 +284,63 @@ TEST(EventStoreTest, BulkWritesSurviveReopenWithDictionaries) {
   EXPECT_EQ(items.size(), 10000u / 97 + (3 < 10000 % 97 ? 1 : 0));
 }
 
+TEST(EventStoreTest, AppendReportsTheIndexesItAssignedToEachStoredEvent) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  // A small batch (row writes) and a bulk one (file ingestion), each repeating events.
+  for (int n : {50, 12000}) {
+    auto batch = ManyEvents(n, n, 1000);
+    batch.push_back(batch[3]);
+    batch.push_back(MakeEvent("brand-new-user", "brand-new-item", "share", 1001, Cat("x", n)));
+    auto r = store->Append(batch);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->users.size(), r->stored.size());
+    ASSERT_EQ(r->items.size(), r->stored.size());
+    ASSERT_EQ(r->types.size(), r->stored.size());
+    EXPECT_EQ(r->stored.size(), static_cast<size_t>(n) + 1);
+    for (size_t k = 0; k < r->stored.size(); ++k) {
+      const Event& e = batch[r->stored[k]];
+      EXPECT_EQ(r->users[k], store->FindUser(e.user));
+      EXPECT_EQ(r->items[k], store->FindItem(e.item));
+      EXPECT_EQ(r->types[k], store->FindType(e.type));
+    }
+  }
+}
+
+// A store that was empty when opened skips the dedupe lookup of keys it never wrote; one that
+// held events looks every key up. Both must find exactly the same duplicates.
+TEST(EventStoreTest, FreshAndReopenedStoresFindTheSameDuplicates) {
+  auto first = ManyEvents(20000, 0, 1000);
+  auto second = ManyEvents(20000, 15000, 1000);  // 5000 repeats of `first`
+  for (int i = 0; i < 300; ++i) second.push_back(second[i * 7]);  // and repeats within itself
+  second.push_back(first[0]);
+  second.push_back(MakeEvent("u1", "i1", "click", 999));  // no id: deduped on content
+  second.push_back(MakeEvent("u1", "i1", "click", 999));
+  auto third = std::vector{first[1], second[2], MakeEvent("u1", "i1", "click", 999),
+                           MakeEvent("u2", "i2", "like", 5, "late")};
+
+  testing::TempDir fresh_dir, reopened_dir;
+  auto fresh = OpenStore(fresh_dir.path());
+  {
+    auto s = OpenStore(reopened_dir.path());
+    ASSERT_TRUE(s->Append(first).ok());
+  }
+  auto reopened = OpenStore(reopened_dir.path());
+  ASSERT_TRUE(fresh->Append(first).ok());
+  for (const auto* batch : {&second, &third}) {
+    auto a = fresh->Append(*batch);
+    auto b = reopened->Append(*batch);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->stored, b->stored);
+    EXPECT_EQ(a->duplicates, b->duplicates);
+  }
+  EXPECT_EQ(fresh->Stats().events, 20000u + 15000u + 1u + 1u);
+  EXPECT_EQ(reopened->Stats().events, fresh->Stats().events);
+  for (const Event& e : second) {
+    auto c = fresh->Contains(e);
+    ASSERT_TRUE(c.ok() && *c);
+  }
+}
+
 }  // namespace
 }  // namespace funnel::store

@@ -32,10 +32,17 @@ class IdDictionary {
   }
   // Returns the index of name, adding it when new. `added` tells which happened.
   uint32_t Intern(std::string_view name, bool* added = nullptr) {
-    auto [it, inserted] = index_.try_emplace(std::string(name), static_cast<uint32_t>(names_.size()));
-    if (inserted) names_.emplace_back(name);
-    if (added) *added = inserted;
-    return it->second;
+    // Look up by view first: most calls find a known id, and building the key string for
+    // try_emplace would cost an allocation for ids longer than the small-string buffer.
+    if (auto it = index_.find(absl::string_view(name.data(), name.size())); it != index_.end()) {
+      if (added) *added = false;
+      return it->second;
+    }
+    auto idx = static_cast<uint32_t>(names_.size());
+    index_.emplace(std::string(name), idx);
+    names_.emplace_back(name);
+    if (added) *added = true;
+    return idx;
   }
   // Restores an entry read back from disk; idx must equal size().
   void Restore(uint32_t idx, std::string_view name);

@@ -38,6 +38,9 @@ struct Event {
   // or of "c" + the canonical content (user, item, type, ts in microseconds, value,
   // request_id, context) when there is no id.
   std::string DedupeKey() const;
+  // The same key written to `out`, without allocating (the importer's per-event path).
+  static constexpr size_t kDedupeKeyBytes = 16;
+  void DedupeKeyTo(char out[kDedupeKeyBytes]) const;
 };
 
 struct Item {

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "funnel/core/ids.h"
 #include "funnel/core/status.h"
 #include "funnel/events/event.h"
 
@@ -19,6 +20,11 @@ struct AppendResult {
   // Sinks without sequence numbers may leave both empty.
   uint64_t first_seq = 0;
   std::vector<uint32_t> stored;
+  // The dense indexes the store gave the k-th stored event's user, item and type (parallel to
+  // `stored`), so consumers need not look the ids up again. Empty when the sink has none.
+  std::vector<UserIdx> users;
+  std::vector<ItemIdx> items;
+  std::vector<TypeIdx> types;
 };
 
 // Implementations say their own thread-safety.
@@ -30,6 +36,9 @@ class RecordSink {
   // Inserts or replaces item metadata / user attributes; durable when it returns OK.
   virtual Status UpsertItems(std::span<const Item> items) = 0;
   virtual Status UpsertUsers(std::span<const User> users) = 0;
+  // Waits until everything appended so far has reached every stage the sink feeds (a sink
+  // may hand later stages their work in the background). Importers call it at the end.
+  virtual Status Flush() { return absl::OkStatus(); }
 };
 
 }  // namespace funnel::events

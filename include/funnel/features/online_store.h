@@ -49,6 +49,22 @@ struct FeatureMatrix {
   std::span<const float> Row(size_t r) const { return {values.data() + r * cols, cols}; }
 };
 
+// How a FeedingSink hands batches to the online features.
+struct FeedOptions {
+  // Fold and persist each batch on a background thread while the next batch is stored: Append
+  // returns once the batch is durable in the event store, the online state follows one batch
+  // behind, and Flush() waits for it (importers call it at the end). An error of the online
+  // write is returned by the next Append or Flush. Off: Append returns after both.
+  bool background = false;
+  // Write the folded state to the key-value store once at least this many events were folded
+  // since the last write (and at Flush), instead of after every batch: a batch of 100k events
+  // dirties most entities of a platform, so writing them all again for every batch dominated
+  // an import's online cost. The in-memory state is always current; the persisted one (what
+  // other processes read) lags by up to this many events, and after a crash the events past
+  // its watermark are folded again from the event store at open. 0: after every batch.
+  uint64_t persist_every_events = 0;
+};
+
 struct OnlineOpenReport {
   bool rebuilt = false;         // state rebuilt from the event store (new store or new layout)
   uint64_t restored = 0;        // entity records loaded
@@ -86,10 +102,19 @@ class OnlineFeatures {
 
   // A RecordSink that appends to the event store, then feeds what was stored to `online`:
   // plug it into any importer or the Kafka ingestor. Both must outlive it.
-  static std::unique_ptr<events::RecordSink> FeedingSink(store::EventStore& store, OnlineFeatures& online);
+  static std::unique_ptr<events::RecordSink> FeedingSink(store::EventStore& store, OnlineFeatures& online,
+                                                         FeedOptions options = {});
 
  private:
+  class Feeder;
+  struct ResolvedBatch;  // a stored batch reduced to what the fold reads
+
   OnlineFeatures() = default;
+  // Needs no lock: reads only the event store's dictionaries and the batch.
+  ResolvedBatch Resolve(std::span<const events::Event> batch, const events::AppendResult& result) const;
+  // Folds the batch; writes the state to the key-value store when `persist`.
+  Status ApplyResolved(const ResolvedBatch& batch, bool persist);
+  Status PersistIfBehind();                   // takes mu_
   Status Persist();                           // needs mu_ held exclusively
   Status FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* folded);  // needs mu_ exclusive
   Status Rebuild();                           // needs mu_ exclusive
@@ -106,6 +131,7 @@ class OnlineFeatures {
   // Guarded by mu_.
   std::unique_ptr<FeatureFold> fold_;
   uint64_t watermark_ = 0;
+  bool unpersisted_ = false;  // folded changes not yet written to kv_
 };
 
 }  // namespace funnel::features
