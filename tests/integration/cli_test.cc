@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "funnel/store/event_store.h"
+#include "support/funnel_process.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 
@@ -25,21 +26,9 @@ using ::testing::Not;
 using testing::ProcessResult;
 using namespace std::string_literals;
 
-// Runs the funnel binary with `args`.
-ProcessResult Funnel(std::vector<std::string> args, const std::string& stdin_data = "") {
-  args.insert(args.begin(), FUNNEL_BINARY);
-  return testing::RunProcess(args, stdin_data);
-}
-
-std::string Describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out.substr(0, 4000) + "\nstderr:\n" +
-         r.err.substr(0, 4000);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::Describe;
+using testing::Funnel;
+using testing::ReadFile;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;

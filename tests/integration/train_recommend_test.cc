@@ -17,6 +17,7 @@
 #include <simdjson.h>
 
 #include "funnel/store/event_store.h"
+#include "support/funnel_process.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 
@@ -27,20 +28,9 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::ProcessResult;
 
-ProcessResult Funnel(std::vector<std::string> args) {
-  args.insert(args.begin(), FUNNEL_BINARY);
-  return testing::RunProcess(args);
-}
-
-std::string Describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out.substr(0, 4000) + "\nstderr:\n" +
-         r.err.substr(0, 4000);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::Describe;
+using testing::Funnel;
+using testing::ReadFile;
 
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
