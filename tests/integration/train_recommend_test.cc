@@ -28,6 +28,9 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::ProcessResult;
 
+// One grid point per retrieval model: keeps five folds of fits inside the test timeout under ASan.
+constexpr const char* kOneGridPoint = "[retrieval]\nials_alphas = [8]\nials_regularizations = [32]\nease_lambdas = [400]\n";
+
 using testing::Describe;
 using testing::Funnel;
 using testing::ReadFile;
@@ -191,10 +194,7 @@ TEST_F(TrainRecommendTest, RecommendWithoutATrainedModelSaysToTrainFirst) {
 
 TEST_F(TrainRecommendTest, EvalWritesValidJsonWithFiveFolds) {
   const std::string json = *dir_ / "eval.json";
-  // One grid point per model keeps the five folds' fits well inside the timeout under ASan.
-  const std::string config = dir_->Write("eval-light.toml",
-                                         "[retrieval]\nials_alphas = [8]\nials_regularizations = [32]\n"
-                                         "ease_lambdas = [400]\n");
+  const std::string config = dir_->Write("eval-light.toml", kOneGridPoint);
   ProcessResult r = Funnel({"eval", "--data", data_, "--json", json, "--config", config});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, AllOf(HasSubstr("5 folds"), HasSubstr("wrote " + json)));
@@ -306,9 +306,7 @@ TEST(TrainRecommendMovieLensTest, EvalOnMl100kScores376PairsAndTheFinalListBeats
   ASSERT_EQ(imp.exit_code, 0) << Describe(imp);
   // One grid point per model: the full grids take longer than the test timeout under ASan, and
   // the shipped defaults' figures come from bench/movielens_eval.sh.
-  const std::string config = dir.Write("light.toml",
-                                       "[retrieval]\nials_alphas = [8]\nials_regularizations = [32]\n"
-                                       "ease_lambdas = [400]\n");
+  const std::string config = dir.Write("light.toml", kOneGridPoint);
   ProcessResult r = Funnel({"eval", "--data", data, "--config", config});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   std::printf("%s", r.out.c_str());
