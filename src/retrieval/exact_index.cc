@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 
 #include "funnel/core/status.h"
+#include "retrieval/dot_kernels.h"
 #include "retrieval/top_k.h"
 #include "retrieval/vector_index_io.h"
 
@@ -26,12 +27,10 @@ std::vector<Neighbor> ExactSearchOne(std::span<const float> vectors, uint32_t nu
                                      const std::function<bool(uint32_t)>& filter) {
   TopK top(std::min<size_t>(k, num));
   if (k == 0 || num == 0) return {};
-  Eigen::Map<const Eigen::VectorXf> q(query, dim);
-  Eigen::VectorXf scores(std::min(num, kBlockItems));
+  std::vector<float> scores(std::min(num, kBlockItems));
   for (uint32_t begin = 0; begin < num; begin += kBlockItems) {
     uint32_t rows = std::min(kBlockItems, num - begin);
-    Eigen::Map<const RowMatrix> block(vectors.data() + size_t{begin} * dim, rows, dim);
-    scores.head(rows).noalias() = block * q;
+    internal::DotRows(vectors.data() + size_t{begin} * dim, rows, dim, query, scores.data());
     for (uint32_t r = 0; r < rows; ++r) {
       uint32_t id = begin + r;
       if (!top.Admits(id, scores[r])) continue;
