@@ -169,6 +169,8 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
     FUNNEL_RETURN_IF_ERROR(ck.Int("neighbors", &o.covisit.neighbors));
     FUNNEL_RETURN_IF_ERROR(ck.Num("recency", &o.covisit.recency));
     FUNNEL_RETURN_IF_ERROR(ck.Int("recent_items", &o.covisit.recent_items));
+    FUNNEL_RETURN_IF_ERROR(ck.Num("pair_half_life_days", &o.covisit.pair_half_life_days));
+    FUNNEL_RETURN_IF_ERROR(ck.Num("popularity_exponent", &o.covisit.popularity_exponent));
     FUNNEL_RETURN_IF_ERROR(ck.Done());
   }
   FUNNEL_RETURN_IF_ERROR(k.Done());
@@ -179,6 +181,9 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
                                           o.fusion_normalization, "'; known: rank, score"));
   if (o.ials.factors < 1 || o.ials.factors > 1024)
     return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.ials_factors must be in 1..1024"));
+  if (!(o.covisit.pair_half_life_days >= 0) || !(o.covisit.popularity_exponent >= 0 && o.covisit.popularity_exponent <= 1))
+    return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.covisit: pair_half_life_days must be >= 0 and "
+                                          "popularity_exponent in [0, 1]"));
   if (!(o.validation_fraction > 0 && o.validation_fraction < 1))
     return absl::InvalidArgumentError(Cat(cfg.source_name, ": retrieval.validation_fraction must be in (0, 1)"));
   return o;

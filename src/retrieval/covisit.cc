@@ -5,63 +5,161 @@
 
 #include "funnel/core/blob_file.h"
 
-#include "absl/container/flat_hash_map.h"
-
 namespace funnel::retrieval {
 
-std::unique_ptr<CovisitSource> CovisitSource::Build(const TrainingSet& ts, const CovisitOptions& options) {
-  // Positives grouped by user, each user's in time order (the input is in time order already).
-  std::vector<uint32_t> order(ts.positives.size());
-  for (uint32_t k = 0; k < order.size(); ++k) order[k] = k;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return ts.positives[a].user < ts.positives[b].user; });
+namespace {
 
-  std::vector<double> n(ts.num_items, 0);
-  for (const PositiveEvent& p : ts.positives) n[p.item] += 1;
-  std::vector<absl::flat_hash_map<uint32_t, float>> pairs(ts.num_items);
-  const double window_us = options.window_hours * 3600e6, decay_us = options.decay_hours * 3600e6;
-  for (size_t k = 0; k < order.size(); ++k) {
-    const PositiveEvent& cur = ts.positives[order[k]];
-    for (size_t back = 1; back <= static_cast<size_t>(options.max_gap) && back <= k; ++back) {
-      const PositiveEvent& prev = ts.positives[order[k - back]];
-      if (prev.user != cur.user) break;
-      double dt = static_cast<double>(cur.ts_us - prev.ts_us);
-      if (dt > window_us) break;
-      if (prev.item == cur.item) continue;
-      auto w = static_cast<float>(decay_us > 0 ? std::exp2(-dt / decay_us) : 1.0);
-      pairs[prev.item][cur.item] += w;
-      pairs[cur.item][prev.item] += w;
-    }
+// 2^100: past it a pair's age factor stops growing, so float weights stay finite however long
+// a trained source keeps folding in new events (about 16 years at a 60-day half-life).
+constexpr double kMaxAgeExponent = 100;
+
+bool Better(const Candidate& x, const Candidate& y) { return x.score != y.score ? x.score > y.score : x.item < y.item; }
+
+}  // namespace
+
+CovisitCounts::CovisitCounts(const CovisitOptions& options, int64_t reference_us)
+    : options_(options), reference_us_(reference_us) {}
+
+const absl::flat_hash_map<uint32_t, float>* CovisitCounts::Pairs(uint32_t item) const {
+  return item < pairs_.size() && !pairs_[item].empty() ? &pairs_[item] : nullptr;
+}
+
+void CovisitCounts::Remember(std::vector<Engagement>& recent, uint32_t item, int64_t ts_us) const {
+  recent.push_back({item, ts_us});
+  if (recent.size() > static_cast<size_t>(std::max(options_.max_gap, 0))) recent.erase(recent.begin());
+}
+
+void CovisitCounts::Grow(uint32_t item) {
+  if (item < item_counts_.size()) return;
+  item_counts_.resize(size_t{item} + 1, 0.0);
+  pairs_.resize(size_t{item} + 1);
+}
+
+void CovisitCounts::Seed(uint32_t user, uint32_t item, int64_t ts_us) {
+  Grow(item);  // a seed pairs with later items: it needs its row
+  Remember(users_[user], item, ts_us);
+}
+
+void CovisitCounts::Add(uint32_t user, uint32_t item, int64_t ts_us) {
+  ++events_;
+  Grow(item);
+  item_counts_[item] += 1;
+  std::vector<Engagement>& recent = users_[user];
+  const double window_us = options_.window_hours * 3600e6, decay_us = options_.decay_hours * 3600e6;
+  const double age = options_.pair_half_life_days > 0
+                         ? std::exp2(std::min(kMaxAgeExponent, static_cast<double>(ts_us - reference_us_) /
+                                                                   (options_.pair_half_life_days * 86400e6)))
+                         : 1.0;
+  for (size_t back = recent.size(); back-- > 0;) {  // newest first
+    const Engagement& prev = recent[back];
+    const auto dt = static_cast<double>(ts_us - prev.ts_us);
+    if (dt > window_us) break;
+    if (prev.item == item) continue;
+    const auto w = static_cast<float>((decay_us > 0 ? std::exp2(-dt / decay_us) : 1.0) * age);
+    pairs_[prev.item][item] += w;
+    pairs_[item][prev.item] += w;
   }
+  Remember(recent, item, ts_us);
+}
 
-  std::vector<uint64_t> offsets(size_t{ts.num_items} + 1, 0);
+std::unique_ptr<CovisitSource> CovisitSource::Build(const TrainingSet& ts, const CovisitOptions& options) {
+  // Ages are measured from the newest training positive (the cutoff may be "the end of time").
+  int64_t reference_us = 0;
+  for (const PositiveEvent& p : ts.positives) reference_us = std::max(reference_us, p.ts_us);
+  CovisitCounts counts(options, reference_us);
+  for (const PositiveEvent& p : ts.positives) counts.Add(p.user, p.item, p.ts_us);
+
+  const uint32_t items = std::max(ts.num_items, counts.num_items());
+  std::vector<float> item_counts(items);
+  for (uint32_t a = 0; a < items; ++a) item_counts[a] = static_cast<float>(counts.ItemCount(a));
+  std::vector<uint64_t> offsets(size_t{items} + 1, 0);
   std::vector<uint32_t> ids;
-  std::vector<float> scores;
-  std::vector<Candidate> row;
-  for (uint32_t a = 0; a < ts.num_items; ++a) {
+  std::vector<float> pair_counts;
+  std::vector<Candidate> row;  // (b, s(a, b)) to choose the kept neighbours
+  for (uint32_t a = 0; a < items; ++a) {
     row.clear();
-    for (const auto& [b, c] : pairs[a]) row.push_back({b, static_cast<float>(c / std::sqrt(n[a] * n[b]))});
-    pairs[a] = {};
-    // The strongest neighbours, then stored by item index for lookups.
-    const size_t keep = std::min(row.size(), static_cast<size_t>(options.neighbors));
-    std::partial_sort(row.begin(), row.begin() + keep, row.end(), [](const Candidate& x, const Candidate& y) {
-      return x.score != y.score ? x.score > y.score : x.item < y.item;
-    });
+    if (const auto* pairs = counts.Pairs(a)) {
+      const double seed = std::sqrt(counts.ItemCount(a));
+      for (const auto& [b, c] : *pairs)
+        row.push_back({b, static_cast<float>(c / (seed * std::pow(counts.ItemCount(b), options.popularity_exponent)))});
+    }
+    const size_t keep = std::min(row.size(), static_cast<size_t>(std::max(options.neighbors, 0)));
+    std::partial_sort(row.begin(), row.begin() + keep, row.end(), Better);
     row.resize(keep);
     std::sort(row.begin(), row.end(), [](const Candidate& x, const Candidate& y) { return x.item < y.item; });
     for (const Candidate& c : row) {
       ids.push_back(c.item);
-      scores.push_back(c.score);
+      pair_counts.push_back(counts.Pairs(a)->at(c.item));
     }
     offsets[a + 1] = ids.size();
   }
-  return FromLists(std::move(offsets), std::move(ids), std::move(scores), options);
+  return FromLists(std::move(offsets), std::move(ids), std::move(pair_counts), std::move(item_counts), options,
+                   reference_us);
+}
+
+CovisitSource::CovisitSource(std::vector<uint64_t> offsets, std::vector<uint32_t> neighbors, std::vector<float> counts,
+                             std::vector<float> item_counts, const CovisitOptions& options, int64_t reference_us)
+    : offsets_(std::move(offsets)),
+      neighbors_(std::move(neighbors)),
+      counts_(std::move(counts)),
+      item_counts_(std::move(item_counts)),
+      options_(options),
+      reference_us_(reference_us) {
+  seed_norm_.resize(item_counts_.size());
+  candidate_norm_.resize(item_counts_.size());
+  for (size_t a = 0; a < item_counts_.size(); ++a) {
+    const double n = item_counts_[a];
+    seed_norm_[a] = n > 0 ? static_cast<float>(1 / std::sqrt(n)) : 0.0f;
+    candidate_norm_[a] = n > 0 ? static_cast<float>(std::pow(n, -options_.popularity_exponent)) : 0.0f;
+  }
 }
 
 std::unique_ptr<CovisitSource> CovisitSource::FromLists(std::vector<uint64_t> offsets, std::vector<uint32_t> neighbors,
-                                                        std::vector<float> scores, const CovisitOptions& options) {
-  return std::unique_ptr<CovisitSource>(
-      new CovisitSource(std::move(offsets), std::move(neighbors), std::move(scores), options));
+                                                        std::vector<float> counts, std::vector<float> item_counts,
+                                                        const CovisitOptions& options, int64_t reference_us) {
+  const bool legacy = item_counts.empty();
+  if (legacy) item_counts.assign(offsets.empty() ? 0 : offsets.size() - 1, 1.0f);
+  auto source = std::unique_ptr<CovisitSource>(new CovisitSource(
+      std::move(offsets), std::move(neighbors), std::move(counts), std::move(item_counts), options, reference_us));
+  source->legacy_ = legacy;
+  return source;
+}
+
+std::unique_ptr<CovisitSource> CovisitSource::WithUpdates(const CovisitCounts& later) const {
+  if (legacy_) return std::unique_ptr<CovisitSource>(new CovisitSource(*this));
+  FUNNEL_CHECK(later.reference_us() == reference_us_);
+  const uint32_t items = std::max(num_items(), later.num_items());
+  std::vector<uint64_t> offsets(size_t{items} + 1, 0);
+  std::vector<uint32_t> ids;
+  std::vector<float> counts;
+  ids.reserve(neighbors_.size());
+  counts.reserve(counts_.size());
+  std::vector<float> item_counts(items);
+  std::vector<std::pair<uint32_t, float>> row;
+  for (uint32_t a = 0; a < items; ++a) {
+    item_counts[a] = static_cast<float>((a < item_counts_.size() ? item_counts_[a] : 0.0) + later.ItemCount(a));
+    auto base_ids = Neighbors(a);
+    auto base_counts = NeighborCounts(a);
+    row.clear();
+    for (size_t j = 0; j < base_ids.size(); ++j) row.emplace_back(base_ids[j], base_counts[j]);
+    if (const auto* pairs = later.Pairs(a)) {
+      for (const auto& [b, c] : *pairs) {
+        auto it = std::lower_bound(base_ids.begin(), base_ids.end(), b);
+        if (it != base_ids.end() && *it == b)
+          row[it - base_ids.begin()].second += c;
+        else
+          row.emplace_back(b, c);
+      }
+      std::sort(row.begin(), row.end());
+    }
+    for (const auto& [b, c] : row) {
+      ids.push_back(b);
+      counts.push_back(c);
+    }
+    offsets[a + 1] = ids.size();
+  }
+  return std::unique_ptr<CovisitSource>(new CovisitSource(std::move(offsets), std::move(ids), std::move(counts),
+                                                          std::move(item_counts), options_, reference_us_));
 }
 
 std::span<const uint32_t> CovisitSource::Neighbors(uint32_t item) const {
@@ -69,71 +167,75 @@ std::span<const uint32_t> CovisitSource::Neighbors(uint32_t item) const {
   return {neighbors_.data() + offsets_[item], neighbors_.data() + offsets_[item + 1]};
 }
 
-std::span<const float> CovisitSource::NeighborScores(uint32_t item) const {
+std::span<const float> CovisitSource::NeighborCounts(uint32_t item) const {
   if (item + 1 >= offsets_.size()) return {};
-  return {scores_.data() + offsets_[item], scores_.data() + offsets_[item + 1]};
+  return {counts_.data() + offsets_[item], counts_.data() + offsets_[item + 1]};
 }
 
-float CovisitSource::Pair(uint32_t a, uint32_t b) const {
+float CovisitSource::PairScore(uint32_t a, uint32_t b) const {
   auto ids = Neighbors(a);
   auto it = std::lower_bound(ids.begin(), ids.end(), b);
   if (it == ids.end() || *it != b) return 0;
-  return NeighborScores(a)[it - ids.begin()];
+  return static_cast<float>(double{NeighborCounts(a)[it - ids.begin()]} * SeedNorm(a) * CandidateNorm(b));
 }
 
+// Retrieve and Score add the same terms, w_r·c(seed_r, b)·n_seed^-½, in the same seed order in
+// double, then scale by n_b^-β once: a candidate's score is bit-identical from either.
 void CovisitSource::Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const {
-  absl::flat_hash_map<uint32_t, float> acc;
+  absl::flat_hash_map<uint32_t, double> acc;
   double w = 1;
   const size_t seeds = std::min(user.recent.size(), static_cast<size_t>(options_.recent_items));
   for (size_t r = 0; r < seeds; ++r, w *= options_.recency) {
-    auto ids = Neighbors(user.recent[r]);
-    auto sc = NeighborScores(user.recent[r]);
-    for (size_t j = 0; j < ids.size(); ++j) acc[ids[j]] += static_cast<float>(w) * sc[j];
+    const uint32_t a = user.recent[r];
+    const double seed = w * SeedNorm(a);
+    auto ids = Neighbors(a);
+    auto cs = NeighborCounts(a);
+    for (size_t j = 0; j < ids.size(); ++j) acc[ids[j]] += seed * cs[j];
   }
   out->clear();
   for (const auto& [item, s] : acc)
-    if (!user.Excluded(item)) out->push_back({item, s});
-  auto better = [](const Candidate& x, const Candidate& y) { return x.score != y.score ? x.score > y.score : x.item < y.item; };
+    if (!user.Excluded(item)) out->push_back({item, static_cast<float>(s * CandidateNorm(item))});
   if (out->size() > params.k) {
-    std::partial_sort(out->begin(), out->begin() + params.k, out->end(), better);
+    std::partial_sort(out->begin(), out->begin() + params.k, out->end(), Better);
     out->resize(params.k);
   } else {
-    std::sort(out->begin(), out->end(), better);
+    std::sort(out->begin(), out->end(), Better);
   }
 }
 
 void CovisitSource::Score(const UserState& user, std::span<const uint32_t> items, Timestamp, std::span<float> out) const {
   // Walks the seeds' neighbour lists once (seeds x neighbours hash probes) instead of a binary
   // search per (seed, item) pair: on ~500 candidates and 20 seeds that was a quarter of a
-  // request. Each item's sum adds the same terms in the same seed order as Σ_r w_r·Pair(seed_r,
-  // item) (absent pairs add an exact 0), so the scores are bit-identical to it.
+  // request. Absent pairs add nothing, as in Retrieve.
   absl::flat_hash_map<uint32_t, double> sum;
   sum.reserve(items.size());
   for (uint32_t item : items) sum.try_emplace(item, 0.0);
   const size_t seeds = std::min(user.recent.size(), static_cast<size_t>(options_.recent_items));
   double w = 1;
   for (size_t r = 0; r < seeds; ++r, w *= options_.recency) {
-    auto ids = Neighbors(user.recent[r]);
-    auto sc = NeighborScores(user.recent[r]);
+    const uint32_t a = user.recent[r];
+    const double seed = w * SeedNorm(a);
+    auto ids = Neighbors(a);
+    auto cs = NeighborCounts(a);
     for (size_t j = 0; j < ids.size(); ++j) {
       auto it = sum.find(ids[j]);
-      if (it != sum.end()) it->second += w * sc[j];
+      if (it != sum.end()) it->second += seed * cs[j];
     }
   }
-  for (size_t j = 0; j < items.size(); ++j) out[j] = static_cast<float>(sum.find(items[j])->second);
+  for (size_t j = 0; j < items.size(); ++j)
+    out[j] = static_cast<float>(sum.find(items[j])->second * CandidateNorm(items[j]));
 }
-
-}  // namespace funnel::retrieval
-
-namespace funnel::retrieval {
 
 Status CovisitSource::Save(const std::string& dir) const {
   BlobWriter w("covisit");
   w.Add("offsets", offsets_);
   w.Add("neighbors", neighbors_);
-  w.Add("scores", scores_);
+  w.Add("counts", counts_);
+  w.Add("item_counts", item_counts_);
+  w.Add("reference_us", std::vector<int64_t>{reference_us_});
   w.Add("options", std::vector<double>{options_.window_hours, options_.decay_hours, double(options_.max_gap),
-                                       double(options_.neighbors), options_.recency, double(options_.recent_items)});
+                                       double(options_.neighbors), options_.recency, double(options_.recent_items),
+                                       options_.pair_half_life_days, options_.popularity_exponent});
   return w.Write(dir + "/covisit.blob");
 }
 
@@ -142,16 +244,31 @@ StatusOr<std::unique_ptr<CovisitSource>> CovisitSource::Load(std::string_view, c
   FUNNEL_ASSIGN_OR_RETURN(BlobReader r, BlobReader::Open(path, "covisit"));
   FUNNEL_ASSIGN_OR_RETURN(std::vector<uint64_t> offsets, r.Get<uint64_t>("offsets"));
   FUNNEL_ASSIGN_OR_RETURN(std::vector<uint32_t> ids, r.Get<uint32_t>("neighbors"));
-  FUNNEL_ASSIGN_OR_RETURN(std::vector<float> scores, r.Get<float>("scores"));
   FUNNEL_ASSIGN_OR_RETURN(std::vector<double> o, r.Get<double>("options"));
-  if (o.size() != 6 || ids.size() != scores.size() || offsets.empty() || offsets.back() != ids.size() ||
-      !std::is_sorted(offsets.begin(), offsets.end()))
+  // Bundles written before item counts were kept hold normalized scores under "scores" and
+  // six options; they load as c = s with every n = 1, which scores exactly as they did.
+  const bool legacy = !r.Has("item_counts");
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<float> counts, r.Get<float>(legacy ? "scores" : "counts"));
+  std::vector<float> item_counts;
+  int64_t reference_us = 0;
+  if (!legacy) {
+    FUNNEL_ASSIGN_OR_RETURN(item_counts, r.Get<float>("item_counts"));
+    FUNNEL_ASSIGN_OR_RETURN(std::vector<int64_t> ref, r.Get<int64_t>("reference_us"));
+    if (ref.size() != 1) return absl::DataLossError(Cat(path, ": reference_us must hold one value"));
+    reference_us = ref[0];
+  }
+  if (o.size() != (legacy ? 6u : 8u) || ids.size() != counts.size() || offsets.empty() || offsets.back() != ids.size() ||
+      !std::is_sorted(offsets.begin(), offsets.end()) || (!legacy && item_counts.size() != offsets.size() - 1))
     return absl::DataLossError(Cat(path, ": inconsistent neighbour lists"));
   const auto items = static_cast<uint32_t>(offsets.size() - 1);
   for (uint32_t id : ids)
     if (id >= items) return absl::DataLossError(Cat(path, ": neighbour index out of range"));
-  CovisitOptions opt{o[0], o[1], int(o[2]), int(o[3]), o[4], int(o[5])};
-  return FromLists(std::move(offsets), std::move(ids), std::move(scores), opt);
+  CovisitOptions opt{o[0], o[1], int(o[2]), int(o[3]), o[4], int(o[5]), 0, 0.5};
+  if (!legacy) {
+    opt.pair_half_life_days = o[6];
+    opt.popularity_exponent = o[7];
+  }
+  return FromLists(std::move(offsets), std::move(ids), std::move(counts), std::move(item_counts), opt, reference_us);
 }
 
 }  // namespace funnel::retrieval

@@ -44,6 +44,8 @@ RetrievalTrainOptions Sample(const RetrievalTrainOptions& base, Rng& rng) {
   o.covisit.decay_hours = rng.LogUniform(0.5, 24 * 14);
   o.covisit.max_gap = rng.Pick(std::vector<int>{2, 5, 10, 20, 40});
   o.covisit.recency = rng.Pick(std::vector<double>{0.5, 0.7, 0.85, 0.95});
+  o.covisit.pair_half_life_days = rng.Pick(std::vector<double>{0, 7, 30, 60, 180});
+  o.covisit.popularity_exponent = rng.Pick(std::vector<double>{0, 0.2, 0.35, 0.5});
   o.fresh.half_life_days = rng.LogUniform(0.1, 30);
   o.fresh.max_age_days = rng.LogUniform(1, 60);
   return o;
@@ -70,17 +72,19 @@ RetrievalTrainOptions Perturb(const RetrievalTrainOptions& best, const Retrieval
   if (rng.Uniform() < 0.25) o.data.half_life_days = fresh.data.half_life_days;
   if (rng.Uniform() < 0.25) o.covisit.max_gap = fresh.covisit.max_gap;
   if (rng.Uniform() < 0.25) o.covisit.recency = fresh.covisit.recency;
+  if (rng.Uniform() < 0.25) o.covisit.pair_half_life_days = fresh.covisit.pair_half_life_days;
+  if (rng.Uniform() < 0.25) o.covisit.popularity_exponent = fresh.covisit.popularity_exponent;
   return o;
 }
 
 std::string Describe(const RetrievalTrainOptions& o, const RetrievalChoices& c, const retrieval::FusionOptions& f) {
   return fmt::format(
       "trending {:.3g} of the period, ease lambda {:.3g}, ials alpha {:.3g} reg {:.3g} f{}, rank offset {:.3g}, "
-      "low_rating {:.3g}, strength half-life {:.3g} d, covisit window {:.3g} h decay {:.3g} h gap {} recency {:.3g}, "
-      "fresh half-life {:.3g} d",
+      "low_rating {:.3g}, strength half-life {:.3g} d, covisit window {:.3g} h decay {:.3g} h gap {} recency {:.3g} "
+      "pair half-life {:.3g} d popularity exponent {:.3g}, fresh half-life {:.3g} d",
       c.trending_fraction, c.ease_lambda, c.ials_alpha, c.ials_regularization, o.ials.factors, f.rank_offset,
       o.data.low_rating, o.data.half_life_days, o.covisit.window_hours, o.covisit.decay_hours, o.covisit.max_gap,
-      o.covisit.recency, o.fresh.half_life_days);
+      o.covisit.recency, o.covisit.pair_half_life_days, o.covisit.popularity_exponent, o.fresh.half_life_days);
 }
 
 std::string List(const std::vector<double>& v) {
@@ -156,9 +160,9 @@ std::string RetrievalOptionsToml(const RetrievalTrainOptions& o) {
                    o.fresh.max_age_days);
   s += fmt::format(
       "\n[retrieval.covisit]\nwindow_hours = {:.6g}\ndecay_hours = {:.6g}\nmax_gap = {}\nneighbors = {}\nrecency = {:.6g}\n"
-      "recent_items = {}\n",
+      "recent_items = {}\npair_half_life_days = {:.6g}\npopularity_exponent = {:.6g}\n",
       o.covisit.window_hours, o.covisit.decay_hours, o.covisit.max_gap, o.covisit.neighbors, o.covisit.recency,
-      o.covisit.recent_items);
+      o.covisit.recent_items, o.covisit.pair_half_life_days, o.covisit.popularity_exponent);
   return s;
 }
 

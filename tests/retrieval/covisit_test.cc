@@ -1,7 +1,9 @@
 // Co-visitation: pair weights with the window, the gap and the decay worked out by hand and
-// against a brute-force twin of the definition; the sqrt(n_a n_b) normalization; the
+// against a brute-force twin of the definition; the popularity normalization and pair aging; the
 // neighbours kept per item; the recency weighting of the user's seeds; Retrieve agrees with
-// Score; saved files load back identical and damaged or inconsistent ones are refused.
+// Score; folding later events into a trained source equals training on all of them, and new
+// items get neighbours; saved files load back identical (old bundles too) and damaged or
+// inconsistent ones are refused.
 #include "funnel/retrieval/covisit.h"
 
 #include <algorithm>
@@ -54,14 +56,14 @@ TrainingSet Sample() {
 }
 
 const CovisitOptions kOptions = {.window_hours = 10, .decay_hours = 2, .max_gap = 2, .neighbors = 100,
-                                 .recency = 0.5, .recent_items = 20};
+                                 .recency = 0.5, .recent_items = 20, .pair_half_life_days = 0,
+                                 .popularity_exponent = 0.5};
 
 std::map<uint32_t, double> NeighborMap(const CovisitSource& s, uint32_t item) {
   std::map<uint32_t, double> out;
   auto ids = s.Neighbors(item);
-  auto sc = s.NeighborScores(item);
   EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
-  for (size_t j = 0; j < ids.size(); ++j) out[ids[j]] = sc[j];
+  for (uint32_t b : ids) out[b] = s.PairScore(item, b);
   return out;
 }
 
@@ -93,16 +95,17 @@ TEST(CovisitTest, PairWeightsFollowWindowGapDecayAndSqrtNormalization) {
 
 TEST(CovisitTest, PairExactlyAWindowApartCountsAndZeroDecayMeansNoDecay) {
   TrainingSet ts = FromPositives(2, {{0, 0, 0}, {0, 1, 10}, {1, 0, 0}, {1, 1, 10}});
-  auto at_window = CovisitSource::Build(ts, {.window_hours = 10, .decay_hours = 0});
+  auto at_window = CovisitSource::Build(ts, {.window_hours = 10, .decay_hours = 0, .pair_half_life_days = 0, .popularity_exponent = 0.5});
   ExpectNear(NeighborMap(*at_window, 0), {{1, 2.0 / 2.0}});  // c = 2 (two users), n_0 = n_1 = 2
-  auto decayed = CovisitSource::Build(ts, {.window_hours = 10, .decay_hours = 5});
+  auto decayed = CovisitSource::Build(ts, {.window_hours = 10, .decay_hours = 5, .pair_half_life_days = 0, .popularity_exponent = 0.5});
   ExpectNear(NeighborMap(*decayed, 0), {{1, 2 * 0.25 / 2.0}});
-  auto narrow = CovisitSource::Build(ts, {.window_hours = 9.99, .decay_hours = 0});
+  auto narrow = CovisitSource::Build(ts, {.window_hours = 9.99, .decay_hours = 0, .pair_half_life_days = 0, .popularity_exponent = 0.5});
   EXPECT_TRUE(NeighborMap(*narrow, 0).empty());
 }
 
 TEST(CovisitTest, EachItemKeepsItsStrongestNeighboursTiesToTheLowerItem) {
-  auto s = CovisitSource::Build(Sample(), {.window_hours = 10, .decay_hours = 2, .max_gap = 2, .neighbors = 1});
+  auto s = CovisitSource::Build(Sample(), {.window_hours = 10, .decay_hours = 2, .max_gap = 2, .neighbors = 1, .pair_half_life_days = 0,
+                                               .popularity_exponent = 0.5});
   auto only = [&](uint32_t item) {
     auto ids = s->Neighbors(item);
     return std::vector<uint32_t>(ids.begin(), ids.end());
@@ -155,7 +158,8 @@ TEST(CovisitTest, NeighbourListsMatchTheDefinitionOnRandomSessions) {
     for (int k = 0; k < 25; ++k) pos.push_back({u, item(rng) % (u % 2 ? 40 : 20), t += gap(rng)});
   }
   TrainingSet ts = FromPositives(40, pos);
-  const CovisitOptions o = {.window_hours = 6, .decay_hours = 3, .max_gap = 4, .neighbors = 7};
+  const CovisitOptions o = {.window_hours = 6, .decay_hours = 3, .max_gap = 4, .neighbors = 7, .pair_half_life_days = 0,
+                             .popularity_exponent = 0.5};
   auto s = CovisitSource::Build(ts, o);
   auto want = TwinNeighbors(ts, o);
   for (uint32_t a = 0; a < 40; ++a) {
@@ -163,6 +167,96 @@ TEST(CovisitTest, NeighbourListsMatchTheDefinitionOnRandomSessions) {
     // Ties at the keep boundary could pick either item; random real-valued gaps make none.
     ExpectNear(NeighborMap(*s, a), want[a]);
   }
+}
+
+UserState Seeds(std::vector<uint32_t> recent, absl::flat_hash_set<uint32_t> exclude);
+
+TEST(CovisitTest, PairsAgeByTheirHalfLifeAndCandidatesKeepSomePopularity) {
+  // Users 0 and 1 pair item 0 with 1 and with 2, sixty days apart; a 60-day pair half-life
+  // halves the older pair. n_0 = 2, n_1 = n_2 = 1.
+  const double days = 24;
+  TrainingSet ts = FromPositives(3, {{0, 0, 0}, {0, 1, 1}, {1, 0, 60 * days}, {1, 2, 60 * days + 1}});
+  const CovisitOptions o = {.window_hours = 10, .decay_hours = 0, .pair_half_life_days = 60,
+                            .popularity_exponent = 0.2};
+  auto s = CovisitSource::Build(ts, o);
+  const double aged = std::exp2(-(60 * days) / (60 * days));  // formed 60 days before the newest
+  EXPECT_NEAR(s->PairScore(0, 1), aged / (std::sqrt(2.0) * 1.0), 1e-6);
+  EXPECT_NEAR(s->PairScore(0, 2), 1 / std::sqrt(2.0), 1e-6);
+  EXPECT_NEAR(s->PairScore(1, 0), aged / (1.0 * std::pow(2.0, 0.2)), 1e-6) << "n_b^-β for the candidate";
+  EXPECT_NEAR(s->PairScore(2, 0), 1 / std::pow(2.0, 0.2), 1e-6);
+  EXPECT_EQ(s->PairScore(1, 2), 0.0f);
+}
+
+// Random sessions over `items` items, a user's positives in time order.
+std::vector<Pos> RandomSessions(uint64_t seed, uint32_t users, uint32_t items, int per_user) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<uint32_t> item(0, items - 1);
+  std::exponential_distribution<double> gap(0.05);  // hours between a user's positives
+  std::vector<Pos> pos;
+  for (uint32_t u = 0; u < users; ++u) {
+    double t = u * 0.37;
+    for (int k = 0; k < per_user; ++k) pos.push_back({u, item(rng), t += gap(rng)});
+  }
+  return pos;
+}
+
+// What `funnel recommend` does with events after a model's cutoff: seed each user's sequence
+// with their last max_gap trained positives, then fold the later ones in.
+std::unique_ptr<CovisitSource> TrainThenFold(const std::vector<Pos>& pos, double split_hours, uint32_t items,
+                                             const CovisitOptions& o) {
+  std::vector<Pos> before, after;
+  for (const Pos& p : pos) (p.hours < split_hours ? before : after).push_back(p);
+  auto trained = CovisitSource::Build(FromPositives(items, before), o);
+  CovisitCounts later(o, trained->reference_us());
+  TrainingSet b = FromPositives(items, before), a = FromPositives(items, after);
+  for (const PositiveEvent& p : b.positives) later.Seed(p.user, p.item, p.ts_us);
+  for (const PositiveEvent& p : a.positives) later.Add(p.user, p.item, p.ts_us);
+  return trained->WithUpdates(later);
+}
+
+TEST(CovisitTest, FoldingLaterEventsIntoATrainedSourceEqualsTrainingOnAllOfThem) {
+  const std::vector<Pos> pos = RandomSessions(11, 50, 30, 40);
+  CovisitOptions o = {.window_hours = 30, .decay_hours = 8, .max_gap = 5, .neighbors = 1000,
+                      .pair_half_life_days = 0, .popularity_exponent = 0.3};
+  for (double half_life : {0.0, 10.0}) {
+    SCOPED_TRACE(half_life);
+    o.pair_half_life_days = half_life;
+    auto all = CovisitSource::Build(FromPositives(30, pos), o);
+    auto folded = TrainThenFold(pos, 400, 30, o);
+    // With aging, the two differ by one common factor: the folded one's ages are measured from
+    // its (earlier) training reference, so every weight is larger by 2^(Δreference / half-life).
+    const double common = half_life > 0 ? std::exp2(static_cast<double>(folded->reference_us() - all->reference_us()) /
+                                                     (half_life * 86400e6))
+                                         : 1.0;
+    EXPECT_GT(all->neighbor_ids().size(), 300u);
+    ASSERT_EQ(folded->offsets(), all->offsets()) << "the same pairs";
+    EXPECT_EQ(folded->neighbor_ids(), all->neighbor_ids());
+    EXPECT_EQ(folded->item_counts(), all->item_counts());
+    for (uint32_t a = 0; a < 30; ++a)
+      for (uint32_t b : all->Neighbors(a))
+        ASSERT_NEAR(folded->PairScore(a, b) * common, all->PairScore(a, b), 1e-5 * all->PairScore(a, b)) << a << " " << b;
+  }
+}
+
+TEST(CovisitTest, ItemsNewerThanTheTrainedSourceGetNeighboursFromLaterEvents) {
+  auto trained = CovisitSource::Build(Sample(), kOptions);
+  ASSERT_EQ(trained->num_items(), uint32_t{kItems});
+  // After training, user 7 likes b and then item 12, an upload the model never saw.
+  CovisitCounts later(kOptions, trained->reference_us());
+  const int64_t t = kT0 + 100 * kHourUs;
+  later.Add(7, B, t);
+  later.Add(7, 12, t + kHourUs);
+  auto updated = trained->WithUpdates(later);
+  EXPECT_EQ(updated->num_items(), 13u);
+  EXPECT_GT(updated->PairScore(B, 12), 0.0f);
+  EXPECT_GT(updated->PairScore(12, B), 0.0f);
+  std::vector<Candidate> top;
+  updated->Retrieve(Seeds({B}, {B}), {.k = 10, .now = Timestamp{}}, &top);
+  EXPECT_TRUE(std::any_of(top.begin(), top.end(), [](const Candidate& c) { return c.item == 12; }));
+  trained->Retrieve(Seeds({B}, {B}), {.k = 10, .now = Timestamp{}}, &top);
+  EXPECT_TRUE(std::none_of(top.begin(), top.end(), [](const Candidate& c) { return c.item == 12; }));
+  // n_b grew by one: b's old pairs now score lower, as if trained on the later events too.
+  EXPECT_LT(updated->PairScore(B, C), trained->PairScore(B, C));
 }
 
 UserState Seeds(std::vector<uint32_t> recent, absl::flat_hash_set<uint32_t> exclude) {
@@ -228,7 +322,9 @@ TEST(CovisitTest, SaveThenLoadGivesIdenticalRetrieveAndScore) {
   EXPECT_EQ((*loaded)->options().recency, 0.7);
   EXPECT_EQ((*loaded)->offsets(), s->offsets());
   EXPECT_EQ((*loaded)->neighbor_ids(), s->neighbor_ids());
-  EXPECT_EQ((*loaded)->neighbor_scores(), s->neighbor_scores());
+  EXPECT_EQ((*loaded)->neighbor_counts(), s->neighbor_counts());
+  EXPECT_EQ((*loaded)->item_counts(), s->item_counts());
+  EXPECT_EQ((*loaded)->reference_us(), s->reference_us());
   for (const UserState& u : {Seeds({C, A}, {A}), Seeds({G, A, B}, {}), Seeds({E}, {A})}) {
     std::vector<Candidate> a, b;
     s->Retrieve(u, {.k = 5, .now = Timestamp{}}, &a);
@@ -277,8 +373,16 @@ TEST(CovisitTest, DamagedOrInconsistentFileIsRefusedNamingIt) {
   auto out_of_range = CovisitSource::Load("covisit", dir.path());
   ASSERT_FALSE(out_of_range.ok());
   EXPECT_THAT(std::string(MessageOf(out_of_range.status())), HasSubstr("out of range"));
-  write({0, 1, 2}, {1, 0}, {0.5f, 0.5f});
-  EXPECT_TRUE(CovisitSource::Load("covisit", dir.path()).ok()) << "the consistent version loads";
+  write({0, 1, 2}, {1, 0}, {0.5f, 0.25f});
+  auto legacy = CovisitSource::Load("covisit", dir.path());
+  ASSERT_TRUE(legacy.ok()) << "a consistent bundle of before item counts loads: " << legacy.status();
+  EXPECT_FLOAT_EQ((*legacy)->PairScore(0, 1), 0.5f) << "its stored scores score as they did";
+  EXPECT_FLOAT_EQ((*legacy)->PairScore(1, 0), 0.25f);
+  EXPECT_FALSE((*legacy)->updatable());
+  CovisitCounts later((*legacy)->options(), 0);
+  later.Add(0, 0, 1);
+  later.Add(0, 1, 2);
+  EXPECT_EQ((*legacy)->WithUpdates(later)->neighbor_counts(), (*legacy)->neighbor_counts()) << "and takes no updates";
 }
 
 }  // namespace

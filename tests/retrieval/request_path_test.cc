@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -41,11 +42,11 @@ UserState StateOf(const CsrMatrix& m, uint32_t u, size_t recent = 0) {
   return st;
 }
 
-// The co-visitation weight of (a, b) by binary search in a's list; 0 when absent.
+// The co-visitation pair weight c(a, b) by binary search in a's list; 0 when absent.
 float PairOf(const CovisitSource& s, uint32_t a, uint32_t b) {
   auto ids = s.Neighbors(a);
   auto it = std::lower_bound(ids.begin(), ids.end(), b);
-  return it == ids.end() || *it != b ? 0.0f : s.NeighborScores(a)[it - ids.begin()];
+  return it == ids.end() || *it != b ? 0.0f : s.NeighborCounts(a)[it - ids.begin()];
 }
 
 TEST(RequestPathTest, CovisitScoreEqualsTheSumOfPairLookupsBitForBit) {
@@ -66,9 +67,16 @@ TEST(RequestPathTest, CovisitScoreEqualsTheSumOfPairLookupsBitForBit) {
     }
     offsets.push_back(ids.size());
   }
+  std::vector<float> item_counts(n);
+  for (float& c : item_counts) c = static_cast<float>(1 + rng() % 50);
   CovisitOptions options;
   options.recent_items = 12;
-  auto source = CovisitSource::FromLists(offsets, ids, scores, options);
+  auto source = CovisitSource::FromLists(offsets, ids, scores, item_counts, options, 0);
+  // n^-½ of a seed, n^-β of a candidate, as the source rounds them (0 outside the model).
+  auto seed_norm = [&](uint32_t a) { return a < n ? static_cast<float>(1 / std::sqrt(double{item_counts[a]})) : 0.0f; };
+  auto candidate_norm = [&](uint32_t b) {
+    return b < n ? static_cast<float>(std::pow(double{item_counts[b]}, -options.popularity_exponent)) : 0.0f;
+  };
 
   UserState user;
   for (uint32_t r = 0; r < 15; ++r) user.recent.push_back((r * 37 + 5) % n);  // more seeds than are used
@@ -84,8 +92,9 @@ TEST(RequestPathTest, CovisitScoreEqualsTheSumOfPairLookupsBitForBit) {
   size_t nonzero = 0;
   for (size_t j = 0; j < items.size(); ++j) {
     double w = 1, s = 0;
-    for (size_t r = 0; r < seeds; ++r, w *= options.recency) s += w * PairOf(*source, user.recent[r], items[j]);
-    EXPECT_EQ(got[j], static_cast<float>(s)) << "item " << items[j];
+    for (size_t r = 0; r < seeds; ++r, w *= options.recency)
+      s += (w * seed_norm(user.recent[r])) * PairOf(*source, user.recent[r], items[j]);
+    EXPECT_EQ(got[j], static_cast<float>(s * candidate_norm(items[j]))) << "item " << items[j];
     nonzero += s != 0;
   }
   EXPECT_GT(nonzero, items.size() / 2);  // the comparison covered real sums, not only zeros
