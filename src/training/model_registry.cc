@@ -278,6 +278,18 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
   return std::shared_ptr<const RetrievalModel>(std::move(model));
 }
 
+std::shared_ptr<const RetrievalModel> RetrievalModel::WithSource(std::string_view name,
+                                                                std::shared_ptr<const retrieval::Source> source) const {
+  std::vector<retrieval::SourceSlot> slots = merger_->slots();
+  for (retrieval::SourceSlot& slot : slots)
+    if (slot.source->name() == name) slot.source = source;
+  auto copy = std::make_shared<RetrievalModel>();
+  copy->manifest_ = manifest_;
+  copy->items_ = items_;
+  copy->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), merger_->max_candidates(), merger_->fusion());
+  return copy;
+}
+
 StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::LoadCurrent() const {
   FUNNEL_ASSIGN_OR_RETURN(std::string v, Current());
   return Load(v);

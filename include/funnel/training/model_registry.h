@@ -56,6 +56,10 @@ class RetrievalModel {
   const std::string& ItemName(uint32_t item) const { return items_.Name(item); }
   std::optional<uint32_t> FindItem(std::string_view id) const { return items_.Find(id); }
   uint32_t num_items() const { return static_cast<uint32_t>(items_.size()); }
+  // A copy with the source named `name` replaced (same quota and weight); an identical copy
+  // when there is no such source.
+  std::shared_ptr<const RetrievalModel> WithSource(std::string_view name,
+                                                   std::shared_ptr<const retrieval::Source> source) const;
 
  private:
   friend class ModelRegistry;

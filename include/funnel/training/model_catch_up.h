@@ -1,0 +1,37 @@
+// A model is trained on the events before its cutoff; requests come later. The request-time
+// user state already reads the user's newest events (BuildUserState); this brings the trained
+// co-visitation pairs up to date as well: the events in [cutoff, until) go through the same fold
+// that training used (retrieval::CovisitCounts), so a pair, or an upload, that appeared after
+// training has neighbours at once, without retraining. (A long-running server folds each event
+// as it arrives; a command such as `funnel recommend` folds what arrived since the model.)
+//
+//   FUNNEL_ASSIGN_OR_RETURN(model, WithEventsSinceCutoff(model, store, cfg.events, now));
+//
+// Thread-safety: reads the store and the (immutable) model; returns a new model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "funnel/core/config.h"
+#include "funnel/core/status.h"
+#include "funnel/core/time.h"
+#include "funnel/store/event_store.h"
+#include "funnel/training/model_registry.h"
+
+namespace funnel::training {
+
+struct CatchUpReport {
+  uint64_t events = 0;     // events in [cutoff, until)
+  uint64_t positives = 0;  // of them, folded into the co-visitation counts
+  uint32_t new_items = 0;  // items beyond the trained catalog that now have co-visitation lists
+};
+
+// `model` itself when there is nothing to fold (no co-visitation source, a bundle written
+// before pair weights were kept, or no event since the cutoff).
+StatusOr<std::shared_ptr<const RetrievalModel>> WithEventsSinceCutoff(std::shared_ptr<const RetrievalModel> model,
+                                                                       const store::EventStore& store,
+                                                                       const EventsConfig& events, Timestamp until,
+                                                                       CatchUpReport* report = nullptr);
+
+}  // namespace funnel::training
