@@ -1,4 +1,5 @@
 // funnel eval [--folds N] [--json FILE]: the rolling temporal evaluation of DESIGN.md.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
@@ -53,6 +54,20 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
                              FormatUtc(f.end), f.train_events, f.window_events, f.catalog, f.users, f.train_seconds);
   std::cout << "\nmicro-averaged over every (fold, user) pair (± standard error); `popular` is the floor:\n";
   PrintTable(r, std::cout);
+  // Paired with the floor: the per-user differences' standard error is what says "clearly".
+  const auto popular = std::find(r.rows.begin(), r.rows.end(), "popular");
+  std::vector<std::optional<eval::MetricValue>> vs_popular(r.rows.size());
+  if (popular != r.rows.end()) {
+    std::cout << "\nNDCG@10 minus popular's, paired over the same (fold, user) pairs (± standard error):\n";
+    for (size_t k = 0; k < r.rows.size(); ++k) {
+      if (r.rows[k] == "popular" || r.rows[k] == "candidates") continue;
+      vs_popular[k] = r.metrics[k].PairedDifference(r.metrics[popular - r.rows.begin()], &eval::UserMetrics::ndcg10);
+      if (vs_popular[k])
+        std::cout << fmt::format("  {:<10} {:+.4f} ±{:.4f}  ({:.1f} standard errors)\n", r.rows[k], vs_popular[k]->mean,
+                                 vs_popular[k]->stderr_,
+                                 vs_popular[k]->stderr_ > 0 ? vs_popular[k]->mean / vs_popular[k]->stderr_ : 0.0);
+    }
+  }
   std::cout << "\nper fold (NDCG@10 of the final list):";
   for (int f : r.metrics.back().folds()) std::cout << fmt::format("  fold {}: {:.4f}", f, r.metrics.back().Fold(f).ndcg10.mean);
   std::cout << "\nchosen on each fold's validation carve-out:\n";
@@ -79,6 +94,14 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
     out << "],\"overall\":{";
     for (size_t k = 0; k < r.rows.size(); ++k)
       out << (k ? "," : "") << JsonString(r.rows[k]) << ":" << JsonMetrics(r.metrics[k].Overall());
+    out << "},\"ndcg10_minus_popular\":{";
+    bool first = true;
+    for (size_t k = 0; k < r.rows.size(); ++k) {
+      if (!vs_popular[k]) continue;
+      out << (first ? "" : ",") << JsonString(r.rows[k])
+          << fmt::format(R"(:{{"mean":{:.6f},"stderr":{:.6f}}})", vs_popular[k]->mean, vs_popular[k]->stderr_);
+      first = false;
+    }
     out << "}}\n";
     if (!out) return absl::InternalError(Cat("cannot write ", args.json));
     std::cout << "wrote " << args.json << "\n";

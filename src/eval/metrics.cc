@@ -115,6 +115,24 @@ MetricsSummary MetricsAccumulator::Overall() const {
   return s;
 }
 
+std::optional<MetricValue> MetricsAccumulator::PairedDifference(const MetricsAccumulator& other,
+                                                                double UserMetrics::*metric) const {
+  if (folds_.size() != other.folds_.size()) return std::nullopt;
+  std::vector<UserMetrics> diffs;  // the differences, in the slot `metric` names
+  for (auto a = folds_.begin(), b = other.folds_.begin(); a != folds_.end(); ++a, ++b) {
+    if (a->first != b->first || a->second.users.size() != b->second.users.size()) return std::nullopt;
+    for (size_t u = 0; u < a->second.users.size(); ++u) {
+      UserMetrics d;
+      d.*metric = a->second.users[u].*metric - b->second.users[u].*metric;
+      diffs.push_back(d);
+    }
+  }
+  std::vector<const UserMetrics*> users;
+  users.reserve(diffs.size());
+  for (const UserMetrics& d : diffs) users.push_back(&d);
+  return Summarize(users, [metric](const UserMetrics& m) { return m.*metric; });
+}
+
 std::vector<int> MetricsAccumulator::folds() const {
   std::vector<int> out;
   out.reserve(folds_.size());

@@ -133,6 +133,33 @@ TEST(MetricsAccumulatorTest, OverallIsMicroAveragedOverPairsWithSampleStandardEr
   EXPECT_EQ(acc.folds(), (std::vector<int>{1, 2}));
 }
 
+TEST(MetricsAccumulatorTest, PairedDifferenceIsTheMeanAndStandardErrorOfPerUserDifferences) {
+  // Four users over two folds; b scores each user a little below a, while both vary a lot
+  // across users: the paired error is far smaller than either list's own.
+  const double a_values[] = {0.9, 0.1, 0.6, 0.3}, b_values[] = {0.8, 0.0, 0.4, 0.2};
+  MetricsAccumulator a, b;
+  for (int u = 0; u < 4; ++u) {
+    UserMetrics ma, mb;
+    ma.ndcg10 = a_values[u];
+    mb.ndcg10 = b_values[u];
+    a.Add(1 + u / 2, ma, {});
+    b.Add(1 + u / 2, mb, {});
+  }
+  auto d = a.PairedDifference(b, &UserMetrics::ndcg10);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_NEAR(d->mean, 0.125, 1e-12);  // differences 0.1, 0.1, 0.2, 0.1
+  EXPECT_NEAR(d->stderr_, std::sqrt(0.0075 / 3) / 2, 1e-12);  // Σ(d - mean)² = 0.0075
+  EXPECT_LT(d->stderr_, a.Overall().ndcg10.stderr_ / 5);
+  auto reverse = b.PairedDifference(a, &UserMetrics::ndcg10);
+  ASSERT_TRUE(reverse.has_value());
+  EXPECT_NEAR(reverse->mean, -0.125, 1e-12);
+  EXPECT_EQ(a.PairedDifference(b, &UserMetrics::hit10)->mean, 0.0) << "another metric: all zeros here";
+
+  UserMetrics extra;
+  b.Add(2, extra, {});
+  EXPECT_FALSE(a.PairedDifference(b, &UserMetrics::ndcg10).has_value()) << "not the same users";
+}
+
 TEST(MetricsAccumulatorTest, MicroAverageWeighsFoldsByTheirPairs) {
   MetricsAccumulator acc;
   UserMetrics hit;

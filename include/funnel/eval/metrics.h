@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -61,6 +62,12 @@ class MetricsAccumulator {
   MetricsSummary Fold(int fold) const;
   MetricsSummary Overall() const;
   std::vector<int> folds() const;  // ascending: every fold given to Add or SetCatalogSize
+  // This list's `metric` minus `other`'s over the same (fold, user) pairs (both must have been
+  // given the same users in the same order, as the evaluation does): the mean of the per-user
+  // differences and its standard error. Paired, the error is far smaller than either list's own
+  // (users who are easy for one list are easy for the other), which is what tells whether one
+  // list beats another. nullopt when the folds' user counts differ.
+  std::optional<MetricValue> PairedDifference(const MetricsAccumulator& other, double UserMetrics::*metric) const;
 
  private:
   struct PerFold {
