@@ -1,8 +1,9 @@
-// Inner products of many rows with one query: the inner loop of the exact scan (and of the
-// request-time iALS retrieve, which scans the whole catalog below `ann_exact_below` items).
+// The two inner loops of a request's iALS work: inner products of many rows with one query (the
+// exact scan; the request-time retrieve scans the whole catalog below `ann_exact_below` items)
+// and the rank-n update of the fold-in's normal equations.
 //
 // The release build targets baseline x86-64 (SSE2) so that one binary runs anywhere; this
-// kernel alone is also compiled for AVX2 + FMA and picked at run time when the CPU has them
+// these kernels alone are also compiled for AVX2 + FMA and picked at run time when the CPU has them
 // (3x fewer instructions per row on 64 factors). Scores may then differ from the SSE2 path in
 // the last bits (fused multiply-adds round once): ties between items can break differently on
 // different CPUs, nothing else changes.
@@ -16,6 +17,11 @@ namespace funnel::retrieval::internal {
 
 // out[r] = rows[r]·query for r < n; rows is n x dim, row-major.
 void DotRows(const float* rows, uint32_t n, int dim, const float* query, float* out);
+
+// c += Σ_k x_k·x_kᵀ over the n columns x_k of `x` (f x n, column-major: column k at x + k·f):
+// the rank-n update of the iALS normal equations. Only the lower triangle of c (f x f,
+// column-major) is guaranteed to be updated; the upper may or may not be.
+void AddOuterProducts(const float* x, int f, int n, float* c);
 
 // Which implementation DotRows uses on this CPU ("avx2+fma" or "baseline"), for benchmarks.
 const char* DotRowsIsa();
