@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -139,6 +141,44 @@ TEST(DatasetBuilderTest, RowsEqualTheOnlineFeaturesBeforeTheirOwnEventOnSyntheti
   EXPECT_EQ(rows->size(), s->rows);
   EXPECT_EQ(CheckParity(*store, *rows, names, dir, 300), 300u) << s->impression_rows << " impression rows, "
       << s->engagement_rows << " engagement rows, " << s->negative_rows << " negatives";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(DatasetBuilderTest, TheTwoThreadBuildWritesTheSameBytesAsTheOneThreadBuild) {
+  TempDir dir;
+  auto store = SyntheticStore(dir, 5);
+  // Organic likes and ratings (no request id) add engagement rows and sampled negatives.
+  const Timestamp first = *store->Stats().first_ts, last = *store->Stats().last_ts;
+  std::vector<events::Event> organic;
+  for (uint32_t k = 0; k < 6000; ++k) {
+    events::Event e;
+    e.user = store->UserName(UserIdx{k % store->NumUsers()});
+    e.item = store->ItemName(ItemIdx{(k * 7919) % store->NumItems()});
+    e.type = k % 3 == 0 ? "rating" : "like";
+    if (k % 3 == 0) e.value = 1 + k % 5;
+    e.ts = Timestamp::FromMicros(first.micros() + (last.micros() - first.micros()) / 6000 * k);
+    organic.push_back(std::move(e));
+  }
+  ASSERT_TRUE(store->Append(organic).ok());
+  DatasetOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  one.negatives_per_positive = two.negatives_per_positive = 3;
+  auto a = BuildDataset(*store, DefaultFeatureSpecs(), EventsConfig{}, one, dir / "one.tsv");
+  auto b = BuildDataset(*store, DefaultFeatureSpecs(), EventsConfig{}, two, dir / "two.tsv");
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << " " << b.status();
+  EXPECT_GT(a->rows, 6 * 4096u) << "more blocks of rows than the writer holds go through its queue";
+  EXPECT_GT(a->engagement_rows, 1000u);
+  EXPECT_GT(a->negative_rows, 1000u);
+  EXPECT_EQ(a->rows, b->rows);
+  const std::string x = ReadFile(dir / "one.tsv"), y = ReadFile(dir / "two.tsv");
+  ASSERT_EQ(x.size(), y.size());
+  EXPECT_TRUE(x == y) << "the files differ at byte " << std::mismatch(x.begin(), x.end(), y.begin()).first - x.begin();
+  EXPECT_TRUE(ReadDataset(dir / "two.tsv", nullptr).ok());
 }
 
 TEST(DatasetBuilderTest, LaterEventsChangeNoEarlierRow) {
