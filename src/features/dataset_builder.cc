@@ -114,18 +114,19 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
   summary.features = nf;
   PendingRows pending(nf);    // rows awaiting their label horizon, in creation order
   uint64_t pending_base = 0;  // absolute index of pending's first row
-  // user, item (raw bytes) and request id -> absolute row index
-  absl::flat_hash_map<std::string, uint64_t> open_impressions;
+  // (user << 32 | item, request id) -> absolute row index. Request ids are short, so the key's
+  // string lives inline (no allocation per impression).
+  using ImpressionKey = std::pair<uint64_t, std::string>;
+  absl::flat_hash_map<ImpressionKey, uint64_t> open_impressions;
   std::vector<ItemIdx> seen_items;
   std::vector<bool> item_seen;
   SplitMix64 rng{options.seed};
   const int64_t horizon_us = static_cast<int64_t>(options.label_horizon_seconds * 1e6);
-  std::string key;
+  ImpressionKey key;
 
-  auto impression_key = [&](const store::StoredEvent& e) -> const std::string& {
-    const uint32_t ids[2] = {Raw(e.user), Raw(e.item)};
-    key.assign(reinterpret_cast<const char*>(ids), sizeof ids);
-    key.append(e.request_id);
+  auto impression_key = [&](const store::StoredEvent& e) -> const ImpressionKey& {
+    key.first = (uint64_t{Raw(e.user)} << 32) | Raw(e.item);
+    key.second.assign(e.request_id);
     return key;
   };
   auto flush_until = [&](int64_t now_us) {
