@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "features/dataset_writer.h"
@@ -35,15 +37,21 @@ struct SplitMix64 {
   }
 };
 
+constexpr uint64_t kNoRow = UINT64_MAX;
+
 // Rows awaiting their label horizon, oldest first. The feature vectors live in one ring of
-// floats beside the heads, so a row costs no allocation; both rings double when full.
+// floats beside the heads, so a row costs no allocation; the rings double when full. An
+// impression row also keeps its request id and the absolute index of the previous impression
+// of the same user and item, so feedback finds its impression through one integer-keyed map.
 class PendingRows {
  public:
   explicit PendingRows(size_t features) : features_(features) {}
   bool empty() const { return count_ == 0; }
   size_t size() const { return count_; }
-  RowHead& head(size_t i) { return heads_[(first_ + i) & mask_]; }
-  float* x(size_t i) { return x_.data() + ((first_ + i) & mask_) * features_; }
+  RowHead& head(size_t i) { return heads_[Slot(i)]; }
+  float* x(size_t i) { return x_.data() + Slot(i) * features_; }
+  std::string& request(size_t i) { return requests_[Slot(i)]; }
+  uint64_t& previous(size_t i) { return previous_[Slot(i)]; }
   // Appends a row and returns its position (valid until the next PushBack or PopFront).
   size_t PushBack() {
     if (count_ == heads_.size()) Grow();
@@ -55,22 +63,31 @@ class PendingRows {
   }
 
  private:
+  size_t Slot(size_t i) const { return (first_ + i) & mask_; }
   void Grow() {
     const size_t capacity = std::max<size_t>(1024, 2 * heads_.size());
     std::vector<RowHead> heads(capacity);
     std::vector<float> x(capacity * features_);
+    std::vector<std::string> requests(capacity);
+    std::vector<uint64_t> previous(capacity);
     for (size_t i = 0; i < count_; ++i) {
       heads[i] = head(i);
       std::copy_n(this->x(i), features_, x.data() + i * features_);
+      requests[i] = std::move(request(i));
+      previous[i] = this->previous(i);
     }
     heads_ = std::move(heads);
     x_ = std::move(x);
+    requests_ = std::move(requests);
+    previous_ = std::move(previous);
     first_ = 0;
     mask_ = capacity - 1;
   }
   const size_t features_;
   std::vector<RowHead> heads_;
   std::vector<float> x_;
+  std::vector<std::string> requests_;  // reused in place: no allocation once warm
+  std::vector<uint64_t> previous_;
   size_t first_ = 0, count_ = 0, mask_ = 0;
 };
 
@@ -114,20 +131,23 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
   summary.features = nf;
   PendingRows pending(nf);    // rows awaiting their label horizon, in creation order
   uint64_t pending_base = 0;  // absolute index of pending's first row
-  // (user << 32 | item, request id) -> absolute row index. Request ids are short, so the key's
-  // string lives inline (no allocation per impression).
-  using ImpressionKey = std::pair<uint64_t, std::string>;
-  absl::flat_hash_map<ImpressionKey, uint64_t> open_impressions;
+  // user << 32 | item -> absolute index of its newest impression row with a request id.
+  absl::flat_hash_map<uint64_t, uint64_t> open_impressions;
   std::vector<ItemIdx> seen_items;
   std::vector<bool> item_seen;
   SplitMix64 rng{options.seed};
   const int64_t horizon_us = static_cast<int64_t>(options.label_horizon_seconds * 1e6);
-  ImpressionKey key;
-
-  auto impression_key = [&](const store::StoredEvent& e) -> const ImpressionKey& {
-    key.first = (uint64_t{Raw(e.user)} << 32) | Raw(e.item);
-    key.second.assign(e.request_id);
-    return key;
+  auto user_item = [](const store::StoredEvent& e) { return (uint64_t{Raw(e.user)} << 32) | Raw(e.item); };
+  // The pending impression row that feedback `e` answers: the newest with its user, item and
+  // request id, if not yet written.
+  auto find_impression = [&](const store::StoredEvent& e) -> std::optional<size_t> {
+    auto it = open_impressions.find(user_item(e));
+    if (it == open_impressions.end()) return std::nullopt;
+    for (uint64_t row = it->second; row != kNoRow && row >= pending_base;
+         row = pending.previous(row - pending_base)) {
+      if (pending.request(row - pending_base) == e.request_id) return row - pending_base;
+    }
+    return std::nullopt;
   };
   auto flush_until = [&](int64_t now_us) {
     while (!pending.empty() && pending.head(0).ts_us + horizon_us <= now_us) {
@@ -154,9 +174,8 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
     const Role role = type.role;
     bool answered = false;
     if (!e.request_id.empty() && role != Role::kImpression && role != Role::kNone) {
-      auto it = open_impressions.find(impression_key(e));
-      if (it != open_impressions.end() && it->second >= pending_base) {
-        auto& labels = pending.head(it->second - pending_base).labels;
+      if (std::optional<size_t> row = find_impression(e)) {
+        auto& labels = pending.head(*row).labels;
         answered = true;
         if (role == Role::kPositive || role == Role::kRating) labels[kEngaged] = labels[kLabel] = 1;
         if (type.like) labels[kLiked] = 1;
@@ -167,10 +186,14 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
       }
     }
     if (role == Role::kImpression) {
-      uint64_t index = pending_base + pending.size();
-      add_row(e, e.item, RowKind::kImpression);
+      const size_t row = add_row(e, e.item, RowKind::kImpression);
       ++summary.impression_rows;
-      if (!e.request_id.empty()) open_impressions[impression_key(e)] = index;
+      if (!e.request_id.empty()) {
+        const uint64_t index = pending_base + row;
+        auto [it, inserted] = open_impressions.try_emplace(user_item(e), index);
+        pending.previous(row) = inserted ? kNoRow : std::exchange(it->second, index);
+        pending.request(row).assign(e.request_id);
+      }
     } else if (!answered && (role == Role::kPositive || role == Role::kRating)) {
       auto& labels = pending.head(add_row(e, e.item, RowKind::kEngagement)).labels;
       ++summary.engagement_rows;

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace funnel::features {
@@ -25,6 +26,10 @@ inline char* WriteShortestFloatReference(char* p, float v) {
 
 // Writes v at p (at most kMaxShortestFloatChars bytes) and returns the end.
 inline char* WriteShortestFloat(char* p, float v) {
+  if (std::isnan(v)) {  // missing values are common
+    std::memcpy(p, "nan", 3);
+    return p + 3;
+  }
   // Integers of magnitude below 2^24 are exact in a float. std::to_chars then picks the plain
   // digits unless the scientific form ("3e+06") is strictly shorter, which happens only with
   // trailing zeros; those rare values, -0 and everything else take the general path.

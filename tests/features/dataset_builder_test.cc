@@ -181,6 +181,58 @@ TEST(DatasetBuilderTest, TheTwoThreadBuildWritesTheSameBytesAsTheOneThreadBuild)
   EXPECT_TRUE(ReadDataset(dir / "two.tsv", nullptr).ok());
 }
 
+TEST(DatasetBuilderTest, FeedbackLabelsTheNewestImpressionOfItsRequestWithinTheHorizon) {
+  TempDir dir;
+  auto store = OpenStore(dir / "events");
+  constexpr double kT0 = 1700000000;
+  auto ev = [&](std::string user, std::string item, std::string type, double dt, std::string request,
+                std::optional<double> value = std::nullopt) {
+    events::Event e;
+    e.user = std::move(user);
+    e.item = std::move(item);
+    e.type = std::move(type);
+    e.ts = Timestamp::FromSeconds(kT0 + dt);
+    e.request_id = std::move(request);
+    e.value = value;
+    return e;
+  };
+  const std::vector<events::Event> evs = {
+      ev("u1", "a", "impression", 0, "r1"),
+      ev("u1", "a", "impression", 10, "r2"),
+      ev("u1", "a", "impression", 15, "r1"),  // shown again in the same request: the newer row answers
+      ev("u1", "a", "like", 20, "r1"),
+      ev("u1", "a", "watch", 30, "r2", 12.0),
+      ev("u1", "a", "watch", 31, "r2", 3.0),
+      ev("u1", "b", "skip", 40, "r3"),        // answers no impression: no row
+      ev("u2", "b", "impression", 50, "r4"),
+      ev("u2", "b", "impression", 55, ""),    // no request id: never answered
+      ev("u2", "b", "share", 1900, "r4"),     // after the horizon: an engagement row of its own
+  };
+  ASSERT_TRUE(store->Append(evs).ok());
+  DatasetOptions opt;
+  opt.negatives_per_positive = 0;
+  for (int threads : {1, 2}) {
+    opt.threads = threads;
+    auto s = BuildDataset(*store, DefaultFeatureSpecs(), EventsConfig{}, opt, dir / "rows.tsv");
+    ASSERT_TRUE(s.ok()) << s.status();
+    auto rows = ReadDataset(dir / "rows.tsv", nullptr);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    ASSERT_EQ(rows->size(), 6u);
+    // label, engaged, liked, shared, skipped, watch_seconds (rating is NaN throughout)
+    const std::vector<std::vector<float>> want = {
+        {0, 0, 0, 0, 0, 0}, {1, 1, 0, 0, 0, 15}, {1, 1, 1, 0, 0, 0},
+        {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0},  {1, 1, 0, 1, 0, 0}};
+    const std::vector<std::string> kinds = {"impression", "impression", "impression",
+                                            "impression", "impression", "engagement"};
+    for (size_t i = 0; i < rows->size(); ++i) {
+      const DatasetRow& r = (*rows)[i];
+      EXPECT_EQ(r.kind, kinds[i]) << "row " << i;
+      EXPECT_EQ(std::vector<float>(r.labels.begin(), r.labels.begin() + 6), want[i]) << "row " << i << ", threads " << threads;
+      EXPECT_TRUE(std::isnan(r.labels[6])) << "row " << i;
+    }
+  }
+}
+
 TEST(DatasetBuilderTest, LaterEventsChangeNoEarlierRow) {
   TempDir dir;
   auto store = SyntheticStore(dir, 4);
