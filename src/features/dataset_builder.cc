@@ -43,6 +43,7 @@ constexpr uint64_t kNoRow = UINT64_MAX;
 // floats beside the heads, so a row costs no allocation; the rings double when full. An
 // impression row also keeps its request id and the absolute index of the previous impression
 // of the same user and item, so feedback finds its impression through one integer-keyed map.
+// Thread-safety: none; only the fold thread touches it.
 class PendingRows {
  public:
   explicit PendingRows(size_t features) : features_(features) {}

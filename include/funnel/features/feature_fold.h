@@ -22,7 +22,8 @@
 // format is in docs/formats/online-features.md.
 //
 // Thread-safety: Apply/Upsert*/Restore/DrainChanges/Clear need exclusive access; Compute,
-// LastItems and the key helpers may run concurrently with each other but not with writers.
+// ComputeReference, LastItems and the key helpers may run concurrently with each other but not
+// with writers.
 #pragma once
 
 #include <functional>
