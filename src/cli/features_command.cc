@@ -25,6 +25,7 @@ struct FeaturesArgs {
   bool list = false;
   int negatives = 2;
   uint64_t seed = 1;
+  int threads = 0;
 };
 
 // Which features read the item (the others print without --item).
@@ -100,6 +101,7 @@ Status BuildDatasetCommand(const CommonOptions& common, const FeaturesArgs& args
   }
   opt.negatives_per_positive = args.negatives;
   opt.seed = args.seed;
+  opt.threads = args.threads;
   FUNNEL_ASSIGN_OR_RETURN(features::DatasetSummary s,
                           features::BuildDataset(*store, std::move(specs), cfg.events, opt, args.out));
   std::cout << fmt::format(
@@ -127,6 +129,9 @@ void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   dataset->add_option("--negatives", args->negatives, "Sampled negatives per positive engagement")
       ->capture_default_str()->check(CLI::Range(0, 100));
   dataset->add_option("--seed", args->seed, "Seed for negative sampling")->capture_default_str();
+  dataset->add_option("--threads", args->threads,
+                      "1: all on one thread; 2: rows are written on a second thread (same bytes); 0: 2 when there are two cores")
+      ->capture_default_str()->check(CLI::Range(0, 64));
   dataset->callback([&common, args, exit_code] {
     Status s = BuildDatasetCommand(common, *args);
     *exit_code = s.ok() ? kExitOk : Fail(s);

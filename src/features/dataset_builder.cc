@@ -3,35 +3,28 @@
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "features/dataset_writer.h"
 #include "funnel/core/hash.h"
+#include "funnel/core/thread_pool.h"
 #include "funnel/features/feature_fold.h"
 
 namespace funnel::features {
 
 namespace {
 
-constexpr const char* kLabelNames[] = {"label", "engaged", "liked", "shared", "skipped", "watch_seconds", "rating"};
-constexpr size_t kLabels = std::size(kLabelNames);
+constexpr size_t kLabels = kDatasetLabels;
 enum LabelIndex { kLabel, kEngaged, kLiked, kShared, kSkipped, kWatchSeconds, kRating };
-
-struct Row {
-  uint64_t seq;
-  int64_t ts_us;
-  UserIdx user;
-  ItemIdx item;
-  const char* kind;
-  std::array<float, kLabels> labels;
-  std::vector<float> x;
-};
 
 // Deterministic for a seed on every platform, unlike std:: distributions.
 struct SplitMix64 {
@@ -44,73 +37,59 @@ struct SplitMix64 {
   }
 };
 
-void AppendFloat(std::string& out, double v) {
-  char buf[32];
-  auto r = std::isnan(v) ? std::to_chars(buf, buf + sizeof buf, std::numeric_limits<float>::quiet_NaN())
-                         : std::to_chars(buf, buf + sizeof buf, static_cast<float>(v));
-  out.append(buf, r.ptr);
-}
+constexpr uint64_t kNoRow = UINT64_MAX;
 
-class Writer {
+// Rows awaiting their label horizon, oldest first. The feature vectors live in one ring of
+// floats beside the heads, so a row costs no allocation; the rings double when full. An
+// impression row also keeps its request id and the absolute index of the previous impression
+// of the same user and item, so feedback finds its impression through one integer-keyed map.
+// Thread-safety: none; only the fold thread touches it.
+class PendingRows {
  public:
-  Status Open(const std::string& path, const std::vector<std::string>& names) {
-    tmp_path_ = path + ".tmp";
-    path_ = path;
-    file_ = std::fopen(tmp_path_.c_str(), "we");
-    if (file_ == nullptr) return absl::InvalidArgumentError(Cat("cannot write ", tmp_path_));
-    std::string header = "#funnel-dataset\t1\n#columns\tseq:u64\tts:f64\tuser:str\titem:str\tkind:str";
-    for (const char* l : kLabelNames) header += Cat("\t", l, ":f32");
-    for (const auto& n : names) header += Cat("\t", n, ":f32");
-    header += "\n";
-    std::fputs(header.c_str(), file_);
-    XXH3_64bits_reset(&hash_);
-    return absl::OkStatus();
+  explicit PendingRows(size_t features) : features_(features) {}
+  bool empty() const { return count_ == 0; }
+  size_t size() const { return count_; }
+  RowHead& head(size_t i) { return heads_[Slot(i)]; }
+  float* x(size_t i) { return x_.data() + Slot(i) * features_; }
+  std::string& request(size_t i) { return requests_[Slot(i)]; }
+  uint64_t& previous(size_t i) { return previous_[Slot(i)]; }
+  // Appends a row and returns its position (valid until the next PushBack or PopFront).
+  size_t PushBack() {
+    if (count_ == heads_.size()) Grow();
+    return count_++;
   }
-  void Write(const Row& r, const store::EventStore& store) {
-    line_.clear();
-    line_ += Cat(r.seq, "\t");
-    AppendFloat64(static_cast<double>(r.ts_us) / 1e6);
-    line_ += Cat("\t", store.UserName(r.user), "\t", store.ItemName(r.item), "\t", r.kind);
-    for (float l : r.labels) {
-      line_ += '\t';
-      AppendFloat(line_, l);
-    }
-    for (float v : r.x) {
-      line_ += '\t';
-      AppendFloat(line_, v);
-    }
-    line_ += '\n';
-    XXH3_64bits_update(&hash_, line_.data(), line_.size());
-    std::fwrite(line_.data(), 1, line_.size(), file_);
-    ++rows_;
-  }
-  Status Close() {
-    std::string end = Cat("#end\trows=", rows_, "\txxh3=", XXH3_64bits_digest(&hash_), "\n");
-    std::fputs(end.c_str(), file_);
-    bool ok = std::fflush(file_) == 0 && std::ferror(file_) == 0;
-    ok = std::fclose(file_) == 0 && ok;
-    file_ = nullptr;
-    if (!ok || std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
-      return absl::InternalError(Cat("cannot write ", path_));
-    return absl::OkStatus();
-  }
-  ~Writer() {
-    if (file_) {
-      std::fclose(file_);
-      std::remove(tmp_path_.c_str());
-    }
+  void PopFront() {
+    first_ = (first_ + 1) & mask_;
+    --count_;
   }
 
  private:
-  void AppendFloat64(double v) {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    line_.append(buf, r.ptr);
+  size_t Slot(size_t i) const { return (first_ + i) & mask_; }
+  void Grow() {
+    const size_t capacity = std::max<size_t>(1024, 2 * heads_.size());
+    std::vector<RowHead> heads(capacity);
+    std::vector<float> x(capacity * features_);
+    std::vector<std::string> requests(capacity);
+    std::vector<uint64_t> previous(capacity);
+    for (size_t i = 0; i < count_; ++i) {
+      heads[i] = head(i);
+      std::copy_n(this->x(i), features_, x.data() + i * features_);
+      requests[i] = std::move(request(i));
+      previous[i] = this->previous(i);
+    }
+    heads_ = std::move(heads);
+    x_ = std::move(x);
+    requests_ = std::move(requests);
+    previous_ = std::move(previous);
+    first_ = 0;
+    mask_ = capacity - 1;
   }
-  std::FILE* file_ = nullptr;
-  std::string path_, tmp_path_, line_;
-  XXH3_state_t hash_;
-  uint64_t rows_ = 0;
+  const size_t features_;
+  std::vector<RowHead> heads_;
+  std::vector<float> x_;
+  std::vector<std::string> requests_;  // reused in place: no allocation once warm
+  std::vector<uint64_t> previous_;
+  size_t first_ = 0, count_ = 0, mask_ = 0;
 };
 
 }  // namespace
@@ -121,102 +100,115 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
   auto start = std::chrono::steady_clock::now();
   FUNNEL_ASSIGN_OR_RETURN(auto fold, FeatureFold::Create(std::move(specs), &store));
   const size_t nf = fold->names().size();
-  Writer writer;
-  FUNNEL_RETURN_IF_ERROR(writer.Open(out_path, fold->names()));
+  const int threads = options.threads > 0 ? options.threads : HardwareThreads();
+  FUNNEL_ASSIGN_OR_RETURN(auto writer, DatasetWriter::Open(out_path, fold->names(), store, threads >= 2));
 
   // Per event type: how it acts on rows. Resolved lazily, as the store's type ids are dense.
   enum class Role : uint8_t { kUnknown, kNone, kImpression, kPositive, kRating, kFeedbackOnly };
-  std::vector<Role> roles;
-  std::vector<std::string> type_names;
-  auto role_of = [&](TypeIdx t) {
-    if (roles.size() <= Raw(t)) {
-      roles.resize(Raw(t) + 1, Role::kUnknown);
-      type_names.resize(Raw(t) + 1);
-    }
-    Role& r = roles[Raw(t)];
-    if (r == Role::kUnknown) {
+  struct TypeInfo {
+    Role role = Role::kUnknown;
+    bool like = false, share = false, skip = false, watch = false;
+  };
+  std::vector<TypeInfo> types;
+  auto type_info = [&](TypeIdx t) -> const TypeInfo& {
+    if (types.size() <= Raw(t)) types.resize(Raw(t) + 1);
+    TypeInfo& info = types[Raw(t)];
+    if (info.role == Role::kUnknown) {
       std::string name = store.TypeName(t);
-      type_names[Raw(t)] = name;
-      r = name == "impression" ? Role::kImpression
-          : name == "rating"   ? Role::kRating
-          : events.IsPositiveType(name) ? Role::kPositive
-          : (name == "skip" || name == "dislike") ? Role::kFeedbackOnly
-                                                  : Role::kNone;
+      info.role = name == "impression" ? Role::kImpression
+                  : name == "rating"   ? Role::kRating
+                  : events.IsPositiveType(name) ? Role::kPositive
+                  : (name == "skip" || name == "dislike") ? Role::kFeedbackOnly
+                                                          : Role::kNone;
+      info.like = name == "like";
+      info.share = name == "share";
+      info.skip = name == "skip";
+      info.watch = name == "watch" || name == "view";
     }
-    return r;
+    return info;
   };
 
   DatasetSummary summary;
   summary.features = nf;
-  std::deque<Row> pending;  // rows awaiting their label horizon, in creation order
-  uint64_t pending_base = 0;  // absolute index of pending.front()
-  absl::flat_hash_map<std::string, uint64_t> open_impressions;  // user|item|request -> row index
+  PendingRows pending(nf);    // rows awaiting their label horizon, in creation order
+  uint64_t pending_base = 0;  // absolute index of pending's first row
+  // user << 32 | item -> absolute index of its newest impression row with a request id.
+  absl::flat_hash_map<uint64_t, uint64_t> open_impressions;
   std::vector<ItemIdx> seen_items;
   std::vector<bool> item_seen;
   SplitMix64 rng{options.seed};
   const int64_t horizon_us = static_cast<int64_t>(options.label_horizon_seconds * 1e6);
-  std::string key;
-
-  auto impression_key = [&](const store::StoredEvent& e) -> const std::string& {
-    key.clear();
-    key += Cat(Raw(e.user), "|", Raw(e.item), "|", e.request_id);
-    return key;
+  auto user_item = [](const store::StoredEvent& e) { return (uint64_t{Raw(e.user)} << 32) | Raw(e.item); };
+  // The pending impression row that feedback `e` answers: the newest with its user, item and
+  // request id, if not yet written.
+  auto find_impression = [&](const store::StoredEvent& e) -> std::optional<size_t> {
+    auto it = open_impressions.find(user_item(e));
+    if (it == open_impressions.end()) return std::nullopt;
+    for (uint64_t row = it->second; row != kNoRow && row >= pending_base;
+         row = pending.previous(row - pending_base)) {
+      if (pending.request(row - pending_base) == e.request_id) return row - pending_base;
+    }
+    return std::nullopt;
   };
   auto flush_until = [&](int64_t now_us) {
-    while (!pending.empty() && pending.front().ts_us + horizon_us <= now_us) {
-      writer.Write(pending.front(), store);
-      pending.pop_front();
+    while (!pending.empty() && pending.head(0).ts_us + horizon_us <= now_us) {
+      writer->Append(pending.head(0), pending.x(0));
+      pending.PopFront();
       ++pending_base;
     }
   };
-  auto add_row = [&](const store::StoredEvent& e, ItemIdx item, const char* kind) -> Row& {
-    Row r{e.seq, e.ts.micros(), e.user, item, kind, {}, std::vector<float>(nf)};
-    r.labels.fill(0);
+  // Returns the row's position in `pending`.
+  auto add_row = [&](const store::StoredEvent& e, ItemIdx item, RowKind kind) -> size_t {
+    size_t i = pending.PushBack();
+    RowHead& r = pending.head(i);
+    r = RowHead{e.seq, e.ts.micros(), e.user, item, kind, {}};
     r.labels[kRating] = std::numeric_limits<float>::quiet_NaN();
-    fold->Compute(e.user, item, e.ts, r.x);  // before the event is applied: no leakage
-    pending.push_back(std::move(r));
+    fold->Compute(e.user, item, e.ts, std::span<float>(pending.x(i), nf));  // before the event is applied: no leakage
     ++summary.rows;
-    return pending.back();
+    return i;
   };
 
   Status replay = store.Replay(Timestamp::Min(), options.until, [&](const store::StoredEvent& e) {
     ++summary.events;
     flush_until(e.ts.micros());
-    Role role = role_of(e.type);
-    const std::string& type = type_names[Raw(e.type)];
+    const TypeInfo& type = type_info(e.type);
+    const Role role = type.role;
     bool answered = false;
     if (!e.request_id.empty() && role != Role::kImpression && role != Role::kNone) {
-      auto it = open_impressions.find(impression_key(e));
-      if (it != open_impressions.end() && it->second >= pending_base) {
-        Row& r = pending[it->second - pending_base];
+      if (std::optional<size_t> row = find_impression(e)) {
+        auto& labels = pending.head(*row).labels;
         answered = true;
-        if (role == Role::kPositive || role == Role::kRating) r.labels[kEngaged] = r.labels[kLabel] = 1;
-        if (type == "like") r.labels[kLiked] = 1;
-        if (type == "share") r.labels[kShared] = 1;
-        if (type == "skip") r.labels[kSkipped] = 1;
-        if ((type == "watch" || type == "view") && e.value) r.labels[kWatchSeconds] += static_cast<float>(*e.value);
-        if (role == Role::kRating && e.value) r.labels[kRating] = static_cast<float>(*e.value);
+        if (role == Role::kPositive || role == Role::kRating) labels[kEngaged] = labels[kLabel] = 1;
+        if (type.like) labels[kLiked] = 1;
+        if (type.share) labels[kShared] = 1;
+        if (type.skip) labels[kSkipped] = 1;
+        if (type.watch && e.value) labels[kWatchSeconds] += static_cast<float>(*e.value);
+        if (role == Role::kRating && e.value) labels[kRating] = static_cast<float>(*e.value);
       }
     }
     if (role == Role::kImpression) {
-      uint64_t index = pending_base + pending.size();
-      add_row(e, e.item, "impression");
+      const size_t row = add_row(e, e.item, RowKind::kImpression);
       ++summary.impression_rows;
-      if (!e.request_id.empty()) open_impressions[impression_key(e)] = index;
+      if (!e.request_id.empty()) {
+        const uint64_t index = pending_base + row;
+        auto [it, inserted] = open_impressions.try_emplace(user_item(e), index);
+        pending.previous(row) = inserted ? kNoRow : std::exchange(it->second, index);
+        pending.request(row).assign(e.request_id);
+      }
     } else if (!answered && (role == Role::kPositive || role == Role::kRating)) {
-      Row& r = add_row(e, e.item, "engagement");
+      auto& labels = pending.head(add_row(e, e.item, RowKind::kEngagement)).labels;
       ++summary.engagement_rows;
       bool positive = role == Role::kPositive ||
                       (e.value && *e.value >= events.rating_positive_threshold);
-      r.labels[kLabel] = r.labels[kEngaged] = positive ? 1 : 0;
-      if (role == Role::kRating && e.value) r.labels[kRating] = static_cast<float>(*e.value);
-      if (type == "like") r.labels[kLiked] = 1;
-      if (type == "share") r.labels[kShared] = 1;
+      labels[kLabel] = labels[kEngaged] = positive ? 1 : 0;
+      if (role == Role::kRating && e.value) labels[kRating] = static_cast<float>(*e.value);
+      if (type.like) labels[kLiked] = 1;
+      if (type.share) labels[kShared] = 1;
       if (positive && !seen_items.empty()) {
         for (int k = 0; k < options.negatives_per_positive; ++k) {
           ItemIdx neg = seen_items[rng.Next() % seen_items.size()];
           if (neg == e.item) continue;  // a negative never names the positive item
-          add_row(e, neg, "negative");
+          add_row(e, neg, RowKind::kNegative);
           ++summary.negative_rows;
         }
       }
@@ -237,7 +229,7 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
   });
   FUNNEL_RETURN_IF_ERROR(replay);
   flush_until(std::numeric_limits<int64_t>::max());
-  FUNNEL_RETURN_IF_ERROR(writer.Close());
+  FUNNEL_RETURN_IF_ERROR(writer->Finish());
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

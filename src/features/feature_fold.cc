@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "features/record_codec.h"
 #include "funnel/core/hash.h"
 
@@ -158,6 +159,7 @@ class FeatureFoldImpl final : public FeatureFold {
       CompileSlot(static_cast<int>(i));
     }
     global_row_ = kinds_[KindOf(Entity::kGlobal)].AddRow();
+    PlanCompute();
     if (store_ == nullptr) return absl::OkStatus();
     // Upserts, so that the first drain also hands out the metadata readers need.
     FUNNEL_RETURN_IF_ERROR(store_->ForEachItem([&](ItemIdx idx, const events::Item& it) {
@@ -223,7 +225,80 @@ class FeatureFoldImpl final : public FeatureFold {
 
   const std::vector<std::string>& names() const override { return names_; }
 
+  // Reads each entity row once per call: the user x category rows of the item's categories are
+  // looked up once, and a row's decay factor for a half-life is computed once and shared by every
+  // feature of that half-life (the same exp2 of the same argument, so the values are the
+  // reference's bit for bit); ratios reuse their parts' values instead of recomputing them.
   void Compute(UserIdx user, ItemIdx item, Timestamp t, std::span<float> out) const override {
+    FUNNEL_CHECK(out.size() == outputs_.size());
+    if (!planned_) {
+      ComputeReference(user, item, t, out);
+      return;
+    }
+    const int64_t tu = t.micros();
+    const ItemMeta* meta = Raw(item) < items_.size() ? &items_[Raw(item)] : nullptr;
+    const Kind& cat_kind = kinds_[KindOf(Entity::kUserCategory)];
+    const Kind& creator_kind = kinds_[KindOf(Entity::kUserCreator)];
+    absl::InlinedVector<uint32_t, 8> cat_rows;
+    if (meta && !cat_kind.slots.empty())
+      for (uint32_t c : meta->categories) cat_rows.push_back(FindCrossRow(cat_kind, Raw(user), c));
+    uint32_t creator_row = kNoRow;
+    if (meta && meta->creator >= 0 && !creator_kind.slots.empty())
+      creator_row = FindCrossRow(creator_kind, Raw(user), uint32_t(meta->creator));
+
+    // Decay factors, NaN until computed: one run of the kind's half-lives per row read
+    // (user, item, global, user x creator, then one run per category row).
+    std::array<size_t, kNumKinds> base{};
+    size_t cache_size = 0;
+    for (size_t k = 0; k < kNumKinds; ++k) {
+      base[k] = cache_size;
+      size_t rows = k == KindOf(Entity::kUserCategory) ? cat_rows.size() : 1;
+      cache_size += rows * kinds_[k].half_lives.size();
+    }
+    absl::InlinedVector<double, 48> factors(cache_size, kNaN);
+    absl::InlinedVector<double, 64> values(specs_.size(), kNaN);
+
+    for (const Planned& p : plan_) {
+      double v = kNaN;
+      if (p.source == Planned::kStatic) {
+        v = StaticValue(p.static_kind, p.arg, user, item, tu);
+      } else if (p.source == Planned::kAggregate) {
+        const Kind& kind = kinds_[p.kind];
+        const Slot& slot = kind.slots[p.slot];
+        double* cache = factors.data() + base[p.kind];
+        switch (p.entity) {
+          case Entity::kUser: v = Read(kind, Raw(user), slot, tu, cache); break;
+          case Entity::kItem: v = Read(kind, Raw(item), slot, tu, cache); break;
+          case Entity::kGlobal: v = Read(kind, global_row_, slot, tu, cache); break;
+          case Entity::kUserCreator: v = Read(kind, creator_row, slot, tu, cache); break;
+          case Entity::kUserCategory: {
+            const Combine combine = specs_[p.spec].combine;
+            double acc = kNaN;
+            int n = 0;
+            for (size_t j = 0; j < cat_rows.size(); ++j) {
+              double x = Read(kind, cat_rows[j], slot, tu, cache + j * kind.half_lives.size());
+              if (std::isnan(x)) continue;
+              if (n == 0) acc = x;
+              else if (combine == Combine::kMax) acc = std::max(acc, x);
+              else if (combine == Combine::kMin) acc = std::min(acc, x);
+              else acc += x;
+              ++n;
+            }
+            if (n == 0) v = Read(kind, kNoRow, slot, tu, nullptr);
+            else v = combine == Combine::kMean ? acc / n : acc;
+            break;
+          }
+        }
+      } else {
+        const FeatureSpec& f = specs_[p.spec];
+        v = RatioOf(f, values[p.numerator], values[p.denominator]);
+      }
+      values[p.spec] = v;
+    }
+    for (size_t i = 0; i < outputs_.size(); ++i) out[i] = static_cast<float>(values[outputs_[i]]);
+  }
+
+  void ComputeReference(UserIdx user, ItemIdx item, Timestamp t, std::span<float> out) const override {
     FUNNEL_CHECK(out.size() == outputs_.size());
     for (size_t i = 0; i < outputs_.size(); ++i)
       out[i] = static_cast<float>(Value(outputs_[i], user, item, t.micros()));
@@ -489,6 +564,42 @@ class FeatureFoldImpl final : public FeatureFold {
     return absl::OkStatus();
   }
 
+  // Compute's evaluation order: every aggregate and static output, then the ratios over them.
+  // Specs the parser would refuse (a ratio of a ratio, of a last_n, of an unknown name) leave
+  // Compute on the reference path, which reports them as it always did.
+  void PlanCompute() {
+    plan_.clear();
+    std::vector<Planned> ratios;
+    for (int spec : outputs_) {
+      const FeatureSpec& f = specs_[spec];
+      Planned p;
+      p.spec = spec;
+      if (f.aggregation == Aggregation::kRatio) {
+        p.source = Planned::kRatio;
+        for (const std::string* part : {&f.numerator, &f.denominator}) {
+          auto it = spec_index_.find(*part);
+          if (it == spec_index_.end()) return;
+          const FeatureSpec& g = specs_[it->second];
+          if (g.aggregation == Aggregation::kRatio || !g.numeric()) return;
+          (part == &f.numerator ? p.numerator : p.denominator) = it->second;
+        }
+        ratios.push_back(p);
+        continue;
+      }
+      if (f.aggregation == Aggregation::kStatic) {
+        p.source = Planned::kStatic;
+        std::tie(p.static_kind, p.arg) = static_of_spec_.at(spec);
+      } else {
+        p.source = Planned::kAggregate;
+        p.entity = f.entity;
+        std::tie(p.kind, p.slot) = slot_of_spec_.at(spec);
+      }
+      plan_.push_back(p);
+    }
+    plan_.insert(plan_.end(), ratios.begin(), ratios.end());
+    planned_ = true;
+  }
+
   void SetItemMeta(ItemIdx idx, const events::Item& it) {
     if (items_.size() <= Raw(idx)) items_.resize(Raw(idx) + 1);
     ItemMeta& m = items_[Raw(idx)];
@@ -664,7 +775,8 @@ class FeatureFoldImpl final : public FeatureFold {
   }
 
   // The value of one aggregate slot of one row as of t.
-  static double Read(const Kind& kind, uint32_t row, const Slot& s, int64_t t) {
+  // `factors`, when given, caches this row's decay factor per half-life (NaN: not computed yet).
+  static double Read(const Kind& kind, uint32_t row, const Slot& s, int64_t t, double* factors = nullptr) {
     if (row == kNoRow || row >= kind.rows() || kind.updated[row] == kNever) {
       return s.agg == Aggregation::kCount || s.agg == Aggregation::kSum ? 0.0 : kNaN;
     }
@@ -680,7 +792,11 @@ class FeatureFoldImpl final : public FeatureFold {
         if (s.components > 1) b += v[Cell(bk) * s.components + 1];
       }
     } else if (s.decay >= 0 && t > last) {
-      double f = std::exp2(-(static_cast<double>(t - last) / 1e6) / kind.half_lives[s.decay]);
+      double f = factors ? factors[s.decay] : kNaN;
+      if (std::isnan(f)) {
+        f = std::exp2(-(static_cast<double>(t - last) / 1e6) / kind.half_lives[s.decay]);
+        if (factors) factors[s.decay] = f;
+      }
       a *= f;
       b *= f;
     }
@@ -694,13 +810,13 @@ class FeatureFoldImpl final : public FeatureFold {
   double Value(int spec, UserIdx user, ItemIdx item, int64_t t) const {
     const FeatureSpec& f = specs_[spec];
     if (f.aggregation == Aggregation::kRatio) {
-      double num = Value(spec_index_.at(f.numerator), user, item, t);
-      double den = Value(spec_index_.at(f.denominator), user, item, t);
-      double d = den + f.prior_weight;
-      if (std::isnan(num) || std::isnan(den) || !(d > 0)) return kNaN;
-      return (num + f.prior_mean * f.prior_weight) / d;
+      return RatioOf(f, Value(spec_index_.at(f.numerator), user, item, t),
+                     Value(spec_index_.at(f.denominator), user, item, t));
     }
-    if (f.aggregation == Aggregation::kStatic) return StaticValue(spec, user, item, t);
+    if (f.aggregation == Aggregation::kStatic) {
+      auto [k, arg] = static_of_spec_.at(spec);
+      return StaticValue(k, arg, user, item, t);
+    }
     auto [k, s] = slot_of_spec_.at(spec);
     const Kind& kind = kinds_[k];
     const Slot& slot = kind.slots[s];
@@ -732,8 +848,13 @@ class FeatureFoldImpl final : public FeatureFold {
     return kNaN;
   }
 
-  double StaticValue(int spec, UserIdx user, ItemIdx item, int64_t t) const {
-    auto [k, arg] = static_of_spec_.at(spec);
+  static double RatioOf(const FeatureSpec& f, double num, double den) {
+    double d = den + f.prior_weight;
+    if (std::isnan(num) || std::isnan(den) || !(d > 0)) return kNaN;
+    return (num + f.prior_mean * f.prior_weight) / d;
+  }
+
+  double StaticValue(StaticKind k, size_t arg, UserIdx user, ItemIdx item, int64_t t) const {
     if (k == StaticKind::kUserAttribute) {
       if (Raw(user) >= user_attrs_.size() || user_attrs_[Raw(user)].empty()) return kNaN;
       return user_attrs_[Raw(user)][arg];
@@ -799,6 +920,19 @@ class FeatureFoldImpl final : public FeatureFold {
   absl::flat_hash_map<int, std::pair<size_t, size_t>> slot_of_spec_;  // spec -> (kind, slot)
   absl::flat_hash_map<int, std::pair<StaticKind, size_t>> static_of_spec_;
   std::vector<LastN> last_n_;
+  // One step of Compute's plan: where an output's value comes from, resolved at Init.
+  struct Planned {
+    enum Source : uint8_t { kAggregate, kStatic, kRatio };
+    Source source = kAggregate;
+    int spec = 0;
+    Entity entity = Entity::kUser;
+    size_t kind = 0, slot = 0;                          // aggregates
+    StaticKind static_kind = StaticKind::kItemAge;      // statics
+    size_t arg = 0;
+    int numerator = 0, denominator = 0;                 // ratios: spec indexes
+  };
+  std::vector<Planned> plan_;
+  bool planned_ = false;  // false: Compute takes the reference path
   std::vector<std::unique_ptr<TypeSlots>> by_type_;
   std::vector<std::string> type_names_;
   std::vector<ItemMeta> items_;

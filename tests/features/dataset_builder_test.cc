@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -139,6 +141,96 @@ TEST(DatasetBuilderTest, RowsEqualTheOnlineFeaturesBeforeTheirOwnEventOnSyntheti
   EXPECT_EQ(rows->size(), s->rows);
   EXPECT_EQ(CheckParity(*store, *rows, names, dir, 300), 300u) << s->impression_rows << " impression rows, "
       << s->engagement_rows << " engagement rows, " << s->negative_rows << " negatives";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(DatasetBuilderTest, TheTwoThreadBuildWritesTheSameBytesAsTheOneThreadBuild) {
+  TempDir dir;
+  auto store = SyntheticStore(dir, 5);
+  // Organic likes and ratings (no request id) add engagement rows and sampled negatives.
+  const Timestamp first = *store->Stats().first_ts, last = *store->Stats().last_ts;
+  std::vector<events::Event> organic;
+  for (uint32_t k = 0; k < 6000; ++k) {
+    events::Event e;
+    e.user = store->UserName(UserIdx{k % store->NumUsers()});
+    e.item = store->ItemName(ItemIdx{(k * 7919) % store->NumItems()});
+    e.type = k % 3 == 0 ? "rating" : "like";
+    if (k % 3 == 0) e.value = 1 + k % 5;
+    e.ts = Timestamp::FromMicros(first.micros() + (last.micros() - first.micros()) / 6000 * k);
+    organic.push_back(std::move(e));
+  }
+  ASSERT_TRUE(store->Append(organic).ok());
+  DatasetOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  one.negatives_per_positive = two.negatives_per_positive = 3;
+  auto a = BuildDataset(*store, DefaultFeatureSpecs(), EventsConfig{}, one, dir / "one.tsv");
+  auto b = BuildDataset(*store, DefaultFeatureSpecs(), EventsConfig{}, two, dir / "two.tsv");
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << " " << b.status();
+  EXPECT_GT(a->rows, 6 * 4096u) << "more blocks of rows than the writer holds go through its queue";
+  EXPECT_GT(a->engagement_rows, 1000u);
+  EXPECT_GT(a->negative_rows, 1000u);
+  EXPECT_EQ(a->rows, b->rows);
+  const std::string x = ReadFile(dir / "one.tsv"), y = ReadFile(dir / "two.tsv");
+  ASSERT_EQ(x.size(), y.size());
+  EXPECT_TRUE(x == y) << "the files differ at byte " << std::mismatch(x.begin(), x.end(), y.begin()).first - x.begin();
+  EXPECT_TRUE(ReadDataset(dir / "two.tsv", nullptr).ok());
+}
+
+TEST(DatasetBuilderTest, FeedbackLabelsTheNewestImpressionOfItsRequestWithinTheHorizon) {
+  TempDir dir;
+  auto store = OpenStore(dir / "events");
+  constexpr double kT0 = 1700000000;
+  auto ev = [&](std::string user, std::string item, std::string type, double dt, std::string request,
+                std::optional<double> value = std::nullopt) {
+    events::Event e;
+    e.user = std::move(user);
+    e.item = std::move(item);
+    e.type = std::move(type);
+    e.ts = Timestamp::FromSeconds(kT0 + dt);
+    e.request_id = std::move(request);
+    e.value = value;
+    return e;
+  };
+  const std::vector<events::Event> evs = {
+      ev("u1", "a", "impression", 0, "r1"),
+      ev("u1", "a", "impression", 10, "r2"),
+      ev("u1", "a", "impression", 15, "r1"),  // shown again in the same request: the newer row answers
+      ev("u1", "a", "like", 20, "r1"),
+      ev("u1", "a", "watch", 30, "r2", 12.0),
+      ev("u1", "a", "watch", 31, "r2", 3.0),
+      ev("u1", "b", "skip", 40, "r3"),        // answers no impression: no row
+      ev("u2", "b", "impression", 50, "r4"),
+      ev("u2", "b", "impression", 55, ""),    // no request id: never answered
+      ev("u2", "b", "share", 1900, "r4"),     // after the horizon: an engagement row of its own
+  };
+  ASSERT_TRUE(store->Append(evs).ok());
+  DatasetOptions opt;
+  opt.negatives_per_positive = 0;
+  for (int threads : {1, 2}) {
+    opt.threads = threads;
+    auto s = BuildDataset(*store, DefaultFeatureSpecs(), EventsConfig{}, opt, dir / "rows.tsv");
+    ASSERT_TRUE(s.ok()) << s.status();
+    auto rows = ReadDataset(dir / "rows.tsv", nullptr);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    ASSERT_EQ(rows->size(), 6u);
+    // label, engaged, liked, shared, skipped, watch_seconds (rating is NaN throughout)
+    const std::vector<std::vector<float>> want = {
+        {0, 0, 0, 0, 0, 0}, {1, 1, 0, 0, 0, 15}, {1, 1, 1, 0, 0, 0},
+        {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0},  {1, 1, 0, 1, 0, 0}};
+    const std::vector<std::string> kinds = {"impression", "impression", "impression",
+                                            "impression", "impression", "engagement"};
+    for (size_t i = 0; i < rows->size(); ++i) {
+      const DatasetRow& r = (*rows)[i];
+      EXPECT_EQ(r.kind, kinds[i]) << "row " << i;
+      EXPECT_EQ(std::vector<float>(r.labels.begin(), r.labels.begin() + 6), want[i]) << "row " << i << ", threads " << threads;
+      EXPECT_TRUE(std::isnan(r.labels[6])) << "row " << i;
+    }
+  }
 }
 
 TEST(DatasetBuilderTest, LaterEventsChangeNoEarlierRow) {

@@ -2,9 +2,13 @@
 #include "funnel/features/feature_fold.h"
 
 #include <cmath>
+#include <cstring>
+#include <random>
 
 #include <gtest/gtest.h>
 
+#include "funnel/events/generator.h"
+#include "funnel/events/jsonl_importer.h"
 #include "support/temp_dir.h"
 
 namespace funnel::features {
@@ -71,9 +75,194 @@ class FoldTest : public ::testing::Test {
     return 0;
   }
 
+  // Imports a small generated platform (items with categories, creators and durations; users
+  // with attributes) into the store.
+  void ImportSyntheticPlatform() {
+    testing::TempDir gen;
+    events::GeneratorOptions g;
+    g.users = 150;
+    g.items = 400;
+    g.days = 2;
+    g.seed = 3;
+    g.out_dir = gen.path();
+    ASSERT_TRUE(events::GeneratePlatform(g).ok());
+    for (auto [file, kind] : {std::pair{"items.jsonl", events::RecordKind::kItem},
+                              std::pair{"events.jsonl", events::RecordKind::kEvent}}) {
+      auto r = events::ImportJsonLines(gen / file, kind, *store_, ImportConfig{}, {});
+      ASSERT_TRUE(r.ok()) << r.status();
+    }
+  }
+
+  // Replays the store into a fold of `specs` and, every few events, compares Compute with
+  // ComputeReference bit for bit on random (user, item, time) triples, unknown indexes
+  // included. Returns the vectors compared.
+  int ExpectComputeEqualsReference(const std::vector<FeatureSpec>& specs) {
+    auto fold = FeatureFold::Create(specs, store_.get());
+    EXPECT_TRUE(fold.ok()) << fold.status();
+    if (!fold.ok()) return 0;
+    const size_t n = (*fold)->names().size();
+    std::vector<float> fast(n), slow(n);
+    std::mt19937_64 rng(9);
+    const int64_t offsets_us[] = {0, 1, 30'000'000, 5'400'000'000, 9 * 86'400'000'000LL};
+    int compared = 0, events = 0;
+    EXPECT_TRUE(store_->Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
+      if (++events % 2 == 0) {
+        for (int k = 0; k < 4; ++k) {
+          UserIdx user{k == 0 ? Raw(e.user) : static_cast<uint32_t>(rng() % (store_->NumUsers() + 2))};
+          ItemIdx item{k == 0 ? Raw(e.item) : static_cast<uint32_t>(rng() % (store_->NumItems() + 2))};
+          Timestamp t = Timestamp::FromMicros(e.ts.micros() + offsets_us[rng() % std::size(offsets_us)]);
+          (*fold)->Compute(user, item, t, fast);
+          (*fold)->ComputeReference(user, item, t, slow);
+          for (size_t f = 0; f < n; ++f)
+            if (std::memcmp(&fast[f], &slow[f], sizeof(float)) != 0) {
+              ADD_FAILURE() << (*fold)->names()[f] << " of user " << Raw(user) << ", item " << Raw(item)
+                            << " at " << t.micros() << ": Compute " << fast[f] << ", reference " << slow[f];
+              return false;
+            }
+          ++compared;
+        }
+      }
+      (*fold)->Apply(e);
+      return true;
+    }).ok());
+    return compared;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<store::EventStore> store_;
 };
+
+TEST_F(FoldTest, ComputeEqualsTheReferenceBitForBitWithTheShippedFeatures) {
+  ImportSyntheticPlatform();
+  EXPECT_GT(ExpectComputeEqualsReference(DefaultFeatureSpecs()), 4000);
+}
+
+TEST_F(FoldTest, ComputeEqualsTheReferenceBitForBitForEveryKindOfFeature) {
+  ImportSyntheticPlatform();
+  // Windows, every combine mode, means, last values, ratios of each entity, metadata and
+  // attributes; a ratio listed before its parts.
+  auto specs = ParseFeatureSpecs(R"(
+[[features]]
+name = "like_rate_w"
+aggregation = "ratio"
+numerator = "item_likes_w"
+denominator = "item_views_w"
+prior_mean = 0.05
+prior_weight = 3.0
+[[features]]
+name = "item_likes_w"
+entity = "item"
+aggregation = "count"
+types = { like = 1.0 }
+window = "6h"
+[[features]]
+name = "item_views_w"
+entity = "item"
+aggregation = "count"
+types = { impression = 1.0 }
+window = "6h"
+[[features]]
+name = "user_watch_mean_w"
+entity = "user"
+aggregation = "mean"
+types = { watch = 1.0 }
+value = "watch_ratio"
+window = "1d"
+[[features]]
+name = "user_last_watch"
+entity = "user"
+aggregation = "last"
+types = { watch = 1.0 }
+value = "value"
+[[features]]
+name = "global_views_2h"
+entity = "global"
+aggregation = "count"
+types = { impression = 1.0 }
+half_life = "2h"
+[[features]]
+name = "user_share_rate"
+aggregation = "ratio"
+numerator = "user_likes_3h"
+denominator = "global_views_2h"
+[[features]]
+name = "user_likes_3h"
+entity = "user"
+aggregation = "sum"
+types = { like = 2.0, share = 1.0 }
+half_life = "3h"
+[[features]]
+name = "cat_max"
+entity = "user_category"
+aggregation = "count"
+types = { like = 1.0, watch = 0.5 }
+half_life = "3h"
+combine = "max"
+[[features]]
+name = "cat_min"
+entity = "user_category"
+aggregation = "sum"
+types = { like = 1.0 }
+half_life = "1d"
+combine = "min"
+[[features]]
+name = "cat_sum_w"
+entity = "user_category"
+aggregation = "count"
+types = { impression = 1.0 }
+window = "12h"
+combine = "sum"
+[[features]]
+name = "cat_mean"
+entity = "user_category"
+aggregation = "mean"
+types = { watch = 1.0 }
+value = "value"
+half_life = "3h"
+combine = "mean"
+[[features]]
+name = "cat_since"
+entity = "user_category"
+aggregation = "time_since"
+types = { like = 1.0 }
+combine = "min"
+[[features]]
+name = "creator_likes"
+entity = "user_creator"
+aggregation = "count"
+types = { like = 1.0 }
+half_life = "1d"
+[[features]]
+name = "creator_last"
+entity = "user_creator"
+aggregation = "last"
+types = { watch = 1.0 }
+value = "value"
+[[features]]
+name = "recent_items"
+entity = "user"
+aggregation = "last_n"
+types = { like = 1.0 }
+last_n = 5
+[[features]]
+name = "item_age"
+source = "item.age"
+[[features]]
+name = "item_category"
+source = "item.category"
+[[features]]
+name = "item_creator"
+source = "item.creator"
+[[features]]
+name = "item_duration"
+source = "item.duration"
+[[features]]
+name = "user_age"
+source = "user.attribute.age"
+)", "test.toml");
+  ASSERT_TRUE(specs.ok()) << specs.status();
+  EXPECT_GT(ExpectComputeEqualsReference(*specs), 4000);
+}
 
 TEST_F(FoldTest, DecayedCountHalvesEveryHalfLife) {
   auto fold = Fold(R"(

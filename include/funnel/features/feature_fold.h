@@ -22,7 +22,8 @@
 // format is in docs/formats/online-features.md.
 //
 // Thread-safety: Apply/Upsert*/Restore/DrainChanges/Clear need exclusive access; Compute,
-// LastItems and the key helpers may run concurrently with each other but not with writers.
+// ComputeReference, LastItems and the key helpers may run concurrently with each other but not
+// with writers.
 #pragma once
 
 #include <functional>
@@ -71,6 +72,9 @@ class FeatureFold {
   // The feature vector of (user, item) as of t; out.size() must equal names().size().
   // Unknown indexes (never seen) give every feature its "no state" value.
   virtual void Compute(UserIdx user, ItemIdx item, Timestamp t, std::span<float> out) const = 0;
+  // The same values, evaluated one feature at a time with no sharing between features: the
+  // simple twin Compute is tested against (bit for bit). Slower; not for production paths.
+  virtual void ComputeReference(UserIdx user, ItemIdx item, Timestamp t, std::span<float> out) const = 0;
   // The items kept by a last_n feature, newest first; empty when unknown.
   virtual std::vector<ItemIdx> LastItems(UserIdx user, std::string_view feature) const = 0;
   // Names of the last_n features.
