@@ -18,6 +18,10 @@ namespace funnel::retrieval::internal {
 // out[r] = rows[r]·query for r < n; rows is n x dim, row-major.
 void DotRows(const float* rows, uint32_t n, int dim, const float* query, float* out);
 
+// out[i] = rows[ids[i]]·query for i < n: DotRows over rows picked by id (rows: row-major,
+// `dim` floats each), e.g. the unvisited neighbours of a graph node.
+void DotRowsGather(const float* rows, const uint32_t* ids, uint32_t n, int dim, const float* query, float* out);
+
 // c += Σ_k x_k·x_kᵀ over the n columns x_k of `x` (f x n, column-major: column k at x + k·f):
 // the rank-n update of the iALS normal equations. Only the lower triangle of c (f x f,
 // column-major) is guaranteed to be updated; the upper may or may not be.

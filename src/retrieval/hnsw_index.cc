@@ -8,23 +8,34 @@
 // format be Funnel's own (versioned, checksummed) and lets Load validate every link, which
 // hnswlib's loadIndex does not.
 //
-// Why several graphs (norm-range shards) and no zero vectors in them: inner-product search is
-// reduced to nearest neighbours on a sphere by giving each item one more component,
-// sqrt(max_norm² - |x|²) (Bachrach et al. 2014). On trained iALS factors, whose norms span
-// orders of magnitude (popularity), that component dominates the long tail: the many
-// small-norm items crowd near one pole of the sphere, where the graph's neighbourhoods say
-// little about inner products. On a trained model's own vectors (bench/ann_model_recall) one
-// graph held recall@100 at ef 200 to 0.82 at 20k items and 0.35 at 100k, against 0.95 on
-// synthetic vectors of even norms. The standard fix (norm-ranging, Yan et al. 2018): split the
-// items by norm into ranges of equal size, each with its own graph augmented against its own
-// max norm, so inside a range the extra component is small; search the ranges from the largest
-// norms down, skipping a range once the k-th best score exceeds |q|·(its max norm), which no
-// item in it can beat. 16 ranges give 0.96 at 20k items.
-// Items with an all-zero vector (never seen in training) get no graph: augmented, they would
-// all be the same point (a clique of duplicates in the graph), and they score exactly 0 for
-// every query, so a scan of their ids adds them exactly where the exact index ranks them (when
-// fewer than k allowed items score above 0). Alone this changed recall little; it is kept
-// because it is exact and makes the graphs smaller.
+// Why several graphs (norm-range shards), built on directions: a trained iALS model's item
+// norms span orders of magnitude (popularity), and the k best inner products come almost all
+// from the largest norms (at 100k items of a real model, 97% of a user's top 100 lie in the
+// top 1/16 of norms). The standard reduction of inner-product search to nearest neighbours on a
+// sphere (one more component, sqrt(max² - |x|²); Bachrach et al. 2014) let that component
+// dominate: small-norm items crowd near one pole, where the graph's neighbourhoods say little
+// about inner products. One such graph held recall@100 at ef 200 to 0.35 at 100k items. Split
+// by norm into equal-size ranges, each with its own graph (norm-ranging, Yan et al. 2018), it
+// reached 0.96 at 20k items but only 0.81 at 100k: even the top range (norms 0.55 to 2.3) is
+// too wide for the augmented component, and a graph of just its 6k items reached 0.80.
+// So each range's graph is built on its items' directions (unit vectors: an angular graph)
+// and searched by the true inner product, as ip-NSW+ (Liu et al. 2019) guides inner-product
+// search with an angular graph: inside one norm range the inner product is about |x|·cos, so
+// the angular neighbourhoods are the ones the search needs. The same 6k-item range then
+// reached 0.98 at ef 200.
+// Searching: ranges from the largest norms down, skipping a range (and all later ones) once the
+// k-th best score exceeds |q|·(its max norm), which no item in it can beat. The first range
+// gets a beam of ef; later ranges, which hold few of the k best on skewed norms, a narrow beam
+// (ef / 16) that widens on the fly: a node is also kept and expanded while it would enter the
+// current top k. So a later range that still holds many of the best (vectors of even norms)
+// is searched on, and one that holds none costs a descent and a few steps. Each later range
+// used to get max(k, ef >> rank): on the same graphs at 100k items, 6,100 inner products per
+// query for recall 0.982, against 2,950 now for the same recall (bench/ann_model_recall).
+// Items with an all-zero vector (never seen in training) get no graph: they would all be the
+// same point, and they score exactly 0 for every query, so a scan of their ids adds them
+// exactly where the exact index ranks them (when fewer than k allowed items score above 0).
+// Graphs built before (on augmented vectors) load and are searched the same way: the search
+// only follows links and scores the original vectors.
 //
 // hnswlib.h defines non-inline functions (cpuid, AVXCapable): it must be included by exactly one
 // translation unit of a program, and this is it.
@@ -47,6 +58,7 @@
 #include <hnswlib/hnswlib.h>
 
 #include "funnel/core/thread_pool.h"
+#include "retrieval/dot_kernels.h"
 #include "retrieval/exact_index.h"
 #include "retrieval/top_k.h"
 #include "retrieval/vector_index_io.h"
@@ -99,7 +111,20 @@ class VisitedLease {
   std::unique_ptr<VisitedMarks> marks_;
 };
 
-bool ByScore(const Neighbor& a, const Neighbor& b) { return a.score < b.score; }
+// Orders a max-heap of candidates by score (a type rather than a function so that the heap
+// operations inline it).
+struct ByScore {
+  bool operator()(const Neighbor& a, const Neighbor& b) const { return a.score < b.score; }
+};
+
+// Later norm ranges get a beam of ef / kLaterRangeBeamDivisor (see the top of this file). On a
+// trained model's 100k item vectors (bench/ann_model_recall, 16 ranges, ef 200), fixed beams of
+// 5 / 10 / 20 gave recall@100 0.980 / 0.982 / 0.982 (user queries) and 0.964 / 0.968 / 0.971
+// (item queries) at 2,700 / 2,950 / 3,400 inner products per query; but at 20k items, where the
+// later ranges hold a third of the best, a fixed 10 held item queries to 0.98 whatever the ef.
+// ef / 16 costs the same at ef 200 and lets ef buy recall there too (0.981 / 0.992 / 0.999 at
+// ef 200 / 400 / 800).
+constexpr size_t kLaterRangeBeamDivisor = 16;
 
 // One shard's graph as hnswlib built it, indexed by position in the shard's member list, with
 // links already translated to item ids.
@@ -140,28 +165,26 @@ ShardGraph ExtractShard(const hnswlib::HierarchicalNSW<float>& hnsw, std::span<c
   return g;
 }
 
-// Builds the graph of one shard with hnswlib, on its vectors augmented against the shard's own
-// max norm. hnswlib reports allocation failures by throwing: the caller catches.
+// Builds the graph of one shard with hnswlib, on its items' directions (see the top of this
+// file). hnswlib reports allocation failures by throwing: the caller catches.
 StatusOr<ShardGraph> BuildShard(std::span<const float> vectors, int dim, std::span<const uint32_t> members,
                                 const AnnOptions& options, int threads) {
   const uint32_t n = static_cast<uint32_t>(members.size());
-  const size_t aug_dim = static_cast<size_t>(dim) + 1;
-  std::vector<float> augmented(size_t{n} * aug_dim);
-  std::vector<double> norms(n);
-  double max_norm = 0;
+  const size_t stride = static_cast<size_t>(dim);
+  std::vector<float> unit(size_t{n} * stride);
   for (uint32_t i = 0; i < n; ++i) {
+    // Members have non-zero vectors; the norm in double because some trained factors have
+    // components near 1e-25, whose squares underflow in float.
     Eigen::Map<const Eigen::VectorXf> v(vectors.data() + size_t{members[i]} * dim, dim);
-    norms[i] = v.cast<double>().squaredNorm();
-    max_norm = std::max(max_norm, norms[i]);
-    std::copy(v.data(), v.data() + dim, augmented.data() + i * aug_dim);
+    const double norm = std::sqrt(v.cast<double>().squaredNorm());
+    Eigen::Map<Eigen::VectorXf>(unit.data() + i * stride, dim) = (v.cast<double>() / norm).cast<float>();
   }
-  for (uint32_t i = 0; i < n; ++i)
-    augmented[i * aug_dim + dim] = static_cast<float>(std::sqrt(std::max(0.0, max_norm - norms[i])));
-  hnswlib::InnerProductSpace space(aug_dim);
+  // Inner product of unit vectors: hnswlib's distance 1 - cos, an angular graph.
+  hnswlib::InnerProductSpace space(stride);
   hnswlib::HierarchicalNSW<float> hnsw(&space, n, static_cast<size_t>(options.m),
                                        static_cast<size_t>(options.ef_construction), options.seed);
   // The first point alone: it becomes the entry point that concurrent inserts descend from.
-  hnsw.addPoint(augmented.data(), 0);
+  hnsw.addPoint(unit.data(), 0);
   std::mutex error_mutex;
   std::string error;
   std::atomic<bool> failed{false};
@@ -174,7 +197,7 @@ StatusOr<ShardGraph> BuildShard(std::span<const float> vectors, int dim, std::sp
         [&](size_t begin, size_t end, int) {
           for (size_t i = begin + 1; i < end + 1 && !failed.load(std::memory_order_relaxed); ++i) {
             try {
-              hnsw.addPoint(augmented.data() + i * aug_dim, i);
+              hnsw.addPoint(unit.data() + i * stride, i);
             } catch (const std::exception& e) {
               std::lock_guard lock(error_mutex);
               if (!failed.exchange(true)) error = e.what();
@@ -266,13 +289,9 @@ StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(std::span<const float> vec
                                           options.ef_construction, ", ef_search=", options.ef_search,
                                           " (>= 1), norm_shards=", options.norm_shards, " (1..", kMaxNormShards, ")"));
   int threads = options.threads > 0 ? options.threads : HardwareThreads();
-  // Inner-product search reduced to nearest neighbours on a sphere (Bachrach et al. 2014, the
-  // transform implicit applies before its ANN indexes): each item gets one more component,
-  // sqrt(max_norm² - |x|²), so all items have the same norm and a query padded with 0 has the
-  // same inner products as before. HNSW's graph heuristics assume a metric; on raw vectors of
-  // varying norms hnswlib's own search reaches only 0.68 recall@100 at ef=200 on the test's
-  // topic vectors, against 0.99 after the transform. The graphs are built on the augmented
-  // vectors; searches score with the original ones (the extra component meets a 0).
+  // Not one graph on the raw vectors: HNSW's graph heuristics assume a metric, and on raw
+  // vectors of varying norms hnswlib's own inner-product search reaches only 0.68 recall@100 at
+  // ef=200 on the test's topic vectors. Norm ranges with angular graphs: see the top of this file.
   std::vector<std::pair<double, uint32_t>> by_norm;  // non-zero items
   for (uint32_t i = 0; i < num; ++i) {
     double norm = Eigen::Map<const Eigen::VectorXf>(vectors.data() + size_t{i} * dim, dim).cast<double>().squaredNorm();
@@ -335,6 +354,16 @@ void HnswIndex::Search(std::span<const float> queries, size_t n, const SearchPar
   for (size_t q = 0; q < n; ++q) (*out)[q] = SearchOne(queries.data() + q * dim_, params.k, ef, params.filter);
 }
 
+// Per-query state of a search, shared by the ranges it visits.
+struct HnswIndex::SearchState {
+  explicit SearchState(const HnswGraph& graph, uint32_t num)
+      : visited(num), ids(std::max(graph.max_m0, graph.max_m)), scores(ids.size()) {}
+  VisitedLease visited;
+  std::vector<uint32_t> ids;     // a node's links to score
+  std::vector<float> scores;     // their inner products with the query
+  std::vector<Neighbor> candidates;  // the beam's frontier, a max-heap by score
+};
+
 std::vector<Neighbor> HnswIndex::SearchOne(const float* query, size_t k, size_t ef,
                                            const std::function<bool(uint32_t)>& filter) const {
   if (k == 0) return {};
@@ -342,23 +371,25 @@ std::vector<Neighbor> HnswIndex::SearchOne(const float* query, size_t k, size_t 
   if (ef >= num_) return ExactSearchOne(vectors_, num_, dim_, query, k, filter);
   const float query_norm = Eigen::Map<const Eigen::VectorXf>(query, dim_).norm();
   TopK top(k);
+  SearchState state(graph_, num_);
   for (size_t rank = 0; rank < shard_order_.size(); ++rank) {
     const uint32_t s = shard_order_[rank];
-    // Ranges of smaller norms hold fewer of the k best, so a narrower beam finds them: the
-    // r-th range searched gets max(k, ef / 2^r). On a trained model's vectors (8 ranges, ef
-    // 400) this cut the CPU per query from 1.09 to 0.42 ms at the same recall (0.96).
-    const size_t shard_ef = std::max(k, ef >> std::min<size_t>(rank, 30));
     // No item of this shard (nor of the later ones, of smaller norms) can score above
     // |q|·max|x|; the slack covers float rounding of the dot products.
     float bound = query_norm * shard_max_norm_[s];
     if (top.full() && top.worst().score > bound + 1e-4f * std::abs(bound)) break;
-    if (shard_ef >= shard_members_[s].size()) {
-      for (uint32_t id : shard_members_[s]) {
-        float score = Dot(query, Vector(id), dim_);
-        if (top.Admits(id, score) && (!filter || filter(id))) top.Push(id, score);
-      }
+    const std::vector<uint32_t>& members = shard_members_[s];
+    // A range no larger than ef costs at most ef inner products to scan: no more than a beam
+    // search would spend on it, and exact.
+    if (ef >= members.size()) {
+      state.scores.resize(std::max(state.scores.size(), members.size()));
+      internal::DotRowsGather(vectors_.data(), members.data(), static_cast<uint32_t>(members.size()), dim_, query,
+                              state.scores.data());
+      for (size_t i = 0; i < members.size(); ++i)
+        if (top.Admits(members[i], state.scores[i]) && (!filter || filter(members[i])))
+          top.Push(members[i], state.scores[i]);
     } else {
-      SearchShard(s, query, shard_ef, filter, &top);
+      SearchShard(s, query, rank == 0 ? ef : std::max<size_t>(1, ef / kLaterRangeBeamDivisor), filter, &state, &top);
     }
   }
   // Zero vectors score exactly 0: they belong in the results only while fewer than k allowed
@@ -371,8 +402,20 @@ std::vector<Neighbor> HnswIndex::SearchOne(const float* query, size_t k, size_t 
   return top.TakeSorted();
 }
 
-void HnswIndex::SearchShard(uint32_t shard, const float* query, size_t ef,
-                            const std::function<bool(uint32_t)>& filter, TopK* top) const {
+uint32_t HnswIndex::ScoreLinks(const uint32_t* links, uint32_t count, const float* query, SearchState* state) const {
+  uint32_t n = 0;
+  for (uint32_t j = 0; j < count; ++j) {
+    const uint32_t id = links[j];
+    if (!state->visited.Visit(id)) continue;
+    PrefetchRow(id);
+    state->ids[n++] = id;
+  }
+  internal::DotRowsGather(vectors_.data(), state->ids.data(), n, dim_, query, state->scores.data());
+  return n;
+}
+
+void HnswIndex::SearchShard(uint32_t shard, const float* query, size_t beam,
+                            const std::function<bool(uint32_t)>& filter, SearchState* state, TopK* top) const {
   // Greedy descent through the upper levels to a good level-0 starting node.
   uint32_t current = graph_.entries[shard].node;
   float current_score = Dot(query, Vector(current), dim_);
@@ -380,48 +423,49 @@ void HnswIndex::SearchShard(uint32_t shard, const float* query, size_t ef,
     for (bool moved = true; moved;) {
       moved = false;
       const uint32_t* links = graph_.Links(current, level);
-      for (uint32_t j = 1; j <= links[0]; ++j) {
-        float s = Dot(query, Vector(links[j]), dim_);
-        if (s > current_score) {
-          current_score = s;
-          current = links[j];
+      for (uint32_t j = 1; j <= links[0]; ++j) PrefetchRow(links[j]);
+      internal::DotRowsGather(vectors_.data(), links + 1, links[0], dim_, query, state->scores.data());
+      for (uint32_t j = 0; j < links[0]; ++j)
+        if (state->scores[j] > current_score) {
+          current_score = state->scores[j];
+          current = links[1 + j];
           moved = true;
         }
-      }
     }
   }
 
-  // Best-first beam on level 0. Nodes the filter rejects are still expanded (they connect the
-  // graph) but never enter the results, and the search only stops once ef allowed nodes are
-  // held, so heavy filtering widens the search instead of returning fewer than k.
-  VisitedLease visited(num_);
-  TopK results(ef);
-  std::vector<Neighbor> candidates;  // max-heap by score
-  candidates.reserve(ef * 2);
-  visited.Visit(current);
+  // Best-first beam on level 0, `beam` wide, and wider where nodes would enter the top k
+  // (see the top of this file). Nodes the filter rejects are still expanded (they connect the
+  // graph) but never enter the results, and the search only stops once `beam` allowed nodes
+  // are held, so heavy filtering widens the search instead of returning fewer than k.
+  TopK local(beam);
+  auto improves = [&](float score) {
+    return !local.full() || score > local.worst().score || !top->full() || score > top->worst().score;
+  };
+  auto keep = [&](uint32_t id, float score) {
+    if (filter && !filter(id)) return;
+    local.Push(id, score);
+    top->Push(id, score);
+  };
+  std::vector<Neighbor>& candidates = state->candidates;
+  candidates.clear();
+  state->visited.Visit(current);
   candidates.push_back({current, current_score});
-  if (!filter || filter(current)) results.Push(current, current_score);
+  keep(current, current_score);
   while (!candidates.empty()) {
-    Neighbor best = candidates.front();
-    if (results.full() && best.score < results.worst().score) break;
-    std::pop_heap(candidates.begin(), candidates.end(), ByScore);
+    const Neighbor best = candidates.front();
+    if (local.full() && best.score < local.worst().score && top->full() && best.score < top->worst().score) break;
+    std::pop_heap(candidates.begin(), candidates.end(), ByScore{});
     candidates.pop_back();
     const uint32_t* links = graph_.Links0(best.id);
-    uint32_t count = links[0];
-    for (uint32_t j = 1; j <= count; ++j) {
-      uint32_t next = links[j];
-      if (j < count) __builtin_prefetch(Vector(links[j + 1]));
-      if (!visited.Visit(next)) continue;
-      float s = Dot(query, Vector(next), dim_);
-      if (results.full() && !(s > results.worst().score)) continue;
-      candidates.push_back({next, s});
-      std::push_heap(candidates.begin(), candidates.end(), ByScore);
-      if (!filter || filter(next)) results.Push(next, s);
+    const uint32_t fresh = ScoreLinks(links + 1, links[0], query, state);
+    for (uint32_t i = 0; i < fresh; ++i) {
+      const float score = state->scores[i];
+      if (!improves(score)) continue;
+      candidates.push_back({state->ids[i], score});
+      std::push_heap(candidates.begin(), candidates.end(), ByScore{});
+      keep(state->ids[i], score);
     }
-  }
-  for (const Neighbor& n : results.TakeSorted()) {
-    if (!top->Admits(n.id, n.score)) break;
-    top->Push(n.id, n.score);
   }
 }
 

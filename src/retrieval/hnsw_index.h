@@ -78,12 +78,23 @@ class HnswIndex final : public VectorIndex {
   const HnswParams& params() const { return params_; }
 
  private:
+  struct SearchState;
   std::vector<Neighbor> SearchOne(const float* query, size_t k, size_t ef,
                                   const std::function<bool(uint32_t)>& filter) const;
-  // The beam search in one shard; adds what it finds to `top`.
-  void SearchShard(uint32_t shard, const float* query, size_t ef, const std::function<bool(uint32_t)>& filter,
-                   TopK* top) const;
+  // The beam search in one shard, `beam` wide; adds what it finds to `top`.
+  void SearchShard(uint32_t shard, const float* query, size_t beam, const std::function<bool(uint32_t)>& filter,
+                   SearchState* state, TopK* top) const;
+  // Marks the not yet visited of links[0..count) visited and scores them: their ids and inner
+  // products land in state->ids / state->scores; returns how many.
+  uint32_t ScoreLinks(const uint32_t* links, uint32_t count, const float* query, SearchState* state) const;
   const float* Vector(uint32_t id) const { return vectors_.data() + size_t{id} * dim_; }
+  // Asks for every cache line of a row: the search asks for all of a node's links before
+  // scoring them, since the rows are rarely in cache and the loads then overlap.
+  void PrefetchRow(uint32_t id) const {
+    const char* row = reinterpret_cast<const char*>(Vector(id));
+    for (size_t offset = 0; offset < sizeof(float) * static_cast<size_t>(dim_); offset += 64)
+      __builtin_prefetch(row + offset);
+  }
 
   std::vector<float> vectors_;
   uint32_t num_;
