@@ -34,6 +34,24 @@ void DotRowsGatherBaseline(const float* rows, const uint32_t* ids, uint32_t n, i
   return _mm_cvtss_f32(s);
 }
 
+// The end of a four-row step shared by both kernels: the vector sums, the scalar tail from
+// column j, the four results.
+[[gnu::target("avx2,fma")]] inline void FinishFour(const float* y0, const float* y1, const float* y2, const float* y3,
+                                                   const float* query, int j, int dim, __m256 a0, __m256 a1,
+                                                   __m256 a2, __m256 a3, float* out) {
+  float s0 = HorizontalSum(a0), s1 = HorizontalSum(a1), s2 = HorizontalSum(a2), s3 = HorizontalSum(a3);
+  for (; j < dim; ++j) {
+    s0 += y0[j] * query[j];
+    s1 += y1[j] * query[j];
+    s2 += y2[j] * query[j];
+    s3 += y3[j] * query[j];
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
 // Four rows at a time, two accumulators each: eight independent FMA chains keep both FMA
 // ports busy, and each query load serves four rows.
 [[gnu::target("avx2,fma")]] void DotRowsAvx2(const float* rows, uint32_t n, int dim, const float* query,
@@ -66,18 +84,8 @@ void DotRowsGatherBaseline(const float* rows, const uint32_t* ids, uint32_t n, i
       a2 = _mm256_fmadd_ps(_mm256_loadu_ps(y2 + j), va, a2);
       a3 = _mm256_fmadd_ps(_mm256_loadu_ps(y3 + j), va, a3);
     }
-    float s0 = HorizontalSum(_mm256_add_ps(a0, b0)), s1 = HorizontalSum(_mm256_add_ps(a1, b1));
-    float s2 = HorizontalSum(_mm256_add_ps(a2, b2)), s3 = HorizontalSum(_mm256_add_ps(a3, b3));
-    for (; j < dim; ++j) {
-      s0 += y0[j] * query[j];
-      s1 += y1[j] * query[j];
-      s2 += y2[j] * query[j];
-      s3 += y3[j] * query[j];
-    }
-    out[r] = s0;
-    out[r + 1] = s1;
-    out[r + 2] = s2;
-    out[r + 3] = s3;
+    FinishFour(y0, y1, y2, y3, query, j, dim, _mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2),
+               _mm256_add_ps(a3, b3), out + r);
   }
   for (; r < n; ++r) {
     const float* y = rows + r * stride;
@@ -111,17 +119,7 @@ void DotRowsGatherBaseline(const float* rows, const uint32_t* ids, uint32_t n, i
       a2 = _mm256_fmadd_ps(_mm256_loadu_ps(y2 + j), va, a2);
       a3 = _mm256_fmadd_ps(_mm256_loadu_ps(y3 + j), va, a3);
     }
-    float s0 = HorizontalSum(a0), s1 = HorizontalSum(a1), s2 = HorizontalSum(a2), s3 = HorizontalSum(a3);
-    for (; j < dim; ++j) {
-      s0 += y0[j] * query[j];
-      s1 += y1[j] * query[j];
-      s2 += y2[j] * query[j];
-      s3 += y3[j] * query[j];
-    }
-    out[r] = s0;
-    out[r + 1] = s1;
-    out[r + 2] = s2;
-    out[r + 3] = s3;
+    FinishFour(y0, y1, y2, y3, query, j, dim, a0, a1, a2, a3, out + r);
   }
   for (; r < n; ++r) {
     const float* y = rows + ids[r] * stride;
