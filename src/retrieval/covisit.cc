@@ -75,21 +75,27 @@ std::unique_ptr<CovisitSource> CovisitSource::Build(const TrainingSet& ts, const
   std::vector<uint64_t> offsets(size_t{items} + 1, 0);
   std::vector<uint32_t> ids;
   std::vector<float> pair_counts;
-  std::vector<Candidate> row;  // (b, s(a, b)) to choose the kept neighbours
+  struct Kept {
+    Candidate scored;  // (b, s(a, b)): what chooses the kept neighbours
+    float count;       // c(a, b): what is stored
+  };
+  std::vector<Kept> row;
+  auto better = [](const Kept& x, const Kept& y) { return Better(x.scored, y.scored); };
   for (uint32_t a = 0; a < items; ++a) {
     row.clear();
     if (const auto* pairs = counts.Pairs(a)) {
       const double seed = std::sqrt(counts.ItemCount(a));
       for (const auto& [b, c] : *pairs)
-        row.push_back({b, static_cast<float>(c / (seed * std::pow(counts.ItemCount(b), options.popularity_exponent)))});
+        row.push_back(
+            {{b, static_cast<float>(c / (seed * std::pow(counts.ItemCount(b), options.popularity_exponent)))}, c});
     }
     const size_t keep = std::min(row.size(), static_cast<size_t>(std::max(options.neighbors, 0)));
-    std::partial_sort(row.begin(), row.begin() + keep, row.end(), Better);
+    std::partial_sort(row.begin(), row.begin() + keep, row.end(), better);
     row.resize(keep);
-    std::sort(row.begin(), row.end(), [](const Candidate& x, const Candidate& y) { return x.item < y.item; });
-    for (const Candidate& c : row) {
-      ids.push_back(c.item);
-      pair_counts.push_back(counts.Pairs(a)->at(c.item));
+    std::sort(row.begin(), row.end(), [](const Kept& x, const Kept& y) { return x.scored.item < y.scored.item; });
+    for (const Kept& k : row) {
+      ids.push_back(k.scored.item);
+      pair_counts.push_back(k.count);
     }
     offsets[a + 1] = ids.size();
   }

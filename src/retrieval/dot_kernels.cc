@@ -34,6 +34,20 @@ void DotRowsGatherBaseline(const float* rows, const uint32_t* ids, uint32_t n, i
   return _mm_cvtss_f32(s);
 }
 
+// Four rows' products with the query, 8 columns at a time from j to vec_end; returns vec_end.
+[[gnu::target("avx2,fma")]] inline int AccumulateFour(const float* y0, const float* y1, const float* y2,
+                                                      const float* y3, const float* query, int j, int vec_end,
+                                                      __m256& a0, __m256& a1, __m256& a2, __m256& a3) {
+  for (; j < vec_end; j += 8) {
+    const __m256 va = _mm256_loadu_ps(query + j);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(y0 + j), va, a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(y1 + j), va, a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(y2 + j), va, a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(y3 + j), va, a3);
+  }
+  return j;
+}
+
 // The end of a four-row step shared by both kernels: the vector sums, the scalar tail from
 // column j, the four results.
 [[gnu::target("avx2,fma")]] inline void FinishFour(const float* y0, const float* y1, const float* y2, const float* y3,
@@ -77,13 +91,7 @@ void DotRowsGatherBaseline(const float* rows, const uint32_t* ids, uint32_t n, i
       a3 = _mm256_fmadd_ps(_mm256_loadu_ps(y3 + j), va, a3);
       b3 = _mm256_fmadd_ps(_mm256_loadu_ps(y3 + j + 8), vb, b3);
     }
-    for (; j < vec_end; j += 8) {
-      const __m256 va = _mm256_loadu_ps(query + j);
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(y0 + j), va, a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(y1 + j), va, a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(y2 + j), va, a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(y3 + j), va, a3);
-    }
+    j = AccumulateFour(y0, y1, y2, y3, query, j, vec_end, a0, a1, a2, a3);
     FinishFour(y0, y1, y2, y3, query, j, dim, _mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2),
                _mm256_add_ps(a3, b3), out + r);
   }
@@ -112,13 +120,7 @@ void DotRowsGatherBaseline(const float* rows, const uint32_t* ids, uint32_t n, i
     const float* y3 = rows + ids[r + 3] * stride;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int j = 0;
-    for (; j < vec_end; j += 8) {
-      const __m256 va = _mm256_loadu_ps(query + j);
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(y0 + j), va, a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(y1 + j), va, a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(y2 + j), va, a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(y3 + j), va, a3);
-    }
+    j = AccumulateFour(y0, y1, y2, y3, query, j, vec_end, a0, a1, a2, a3);
     FinishFour(y0, y1, y2, y3, query, j, dim, a0, a1, a2, a3, out + r);
   }
   for (; r < n; ++r) {
