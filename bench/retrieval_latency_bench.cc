@@ -11,14 +11,16 @@
 //   request           Merger::Candidates + Fuse(20) on the precomputed state
 //   request+state     both
 //   <source>/retrieve one source's Retrieve(quota); <source>/score its Score over the user's
-//                     merged candidates (the breakdown of `request`)
+//                     merged candidates (the breakdown of `request`); ials/fold_in the
+//                     user vector alone (part of ials/retrieve)
 //   fuse              Fuse(20) alone
 // Google Benchmark reports means; every iteration's wall and thread-CPU time is also kept, and
 // the counters and the closing Markdown table give their percentiles, and the percentiles over
 // users of each user's best pass (the machine is shared: a preemption lands on a random pass).
 //
 //   build/bench/retrieval_latency_bench [--work DIR] [--users 5000 --items 20000 --days 30 --seed 42]
-//       [--sample 2000] [--candidates 500] [--passes 3] [Google Benchmark flags]
+//       [--sample 2000] [--candidates 500] [--passes 3] [--exact-below N] [Google Benchmark flags]
+// --exact-below overrides the index's ann.exact_below (a graph index above N items).
 // --work keeps the generated platform and the store for the next run (else a temporary dir).
 #include <benchmark/benchmark.h>
 
@@ -143,7 +145,7 @@ void Register(const std::string& name, std::function<void(size_t)> op) {
       ->Unit(benchmark::kMicrosecond);
 }
 
-Status Prepare(const bench::PlatformOptions& popt, size_t sample, size_t total_candidates) {
+Status Prepare(const bench::PlatformOptions& popt, size_t sample, size_t total_candidates, int64_t exact_below) {
   FUNNEL_ASSIGN_OR_RETURN(g->platform, bench::OpenPlatform(popt));
   store::EventStore& store = *g->platform.store;
   const store::StoreStats stats = store.Stats();
@@ -152,6 +154,7 @@ Status Prepare(const bench::PlatformOptions& popt, size_t sample, size_t total_c
 
   training::RetrievalTrainOptions topt;
   topt.tune = false;
+  if (exact_below >= 0) topt.ann.exact_below = static_cast<uint32_t>(exact_below);
   const EventsConfig events;
   std::fprintf(stderr, "training (tune=false) on %llu events\n", static_cast<unsigned long long>(stats.events));
   FUNNEL_ASSIGN_OR_RETURN(g->trained, training::TrainRetrieval(store, events, g->now, topt));
@@ -234,6 +237,13 @@ void RegisterAll() {
     const std::string name(slot.source->name());
     const retrieval::Source* src = slot.source.get();
     const size_t quota = slot.quota;
+    if (auto* ials = dynamic_cast<const retrieval::IalsSource*>(src)) {
+      // The fold-in alone (consecutive calls are different users: the memo never hits).
+      Register(name + "/fold_in", [ials](size_t i) {
+        auto v = ials->UserVector(g->states[i]);
+        benchmark::DoNotOptimize(v);
+      });
+    }
     Register(name + "/retrieve", [src, quota](size_t i) {
       std::vector<retrieval::Candidate> out;
       src->Retrieve(g->states[i], {.k = quota, .now = g->now}, &out);
@@ -259,12 +269,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest;
   if (!bench::ParsePlatformFlags(argc, argv, &popt, &rest)) return 2;
   size_t sample = 2000, total = 500;
+  int64_t exact_below = -1;  // the shipped default
   int passes = 3;
   std::vector<std::string> bm_args = {argv[0]};
   for (size_t i = 0; i < rest.size(); ++i) {
     if (rest[i] == "--sample" && i + 1 < rest.size()) sample = std::stoul(rest[++i]);
     else if (rest[i] == "--candidates" && i + 1 < rest.size()) total = std::stoul(rest[++i]);
     else if (rest[i] == "--passes" && i + 1 < rest.size()) passes = std::max(1, std::stoi(rest[++i]));
+    else if (rest[i] == "--exact-below" && i + 1 < rest.size()) exact_below = std::stoll(rest[++i]);
     else bm_args.push_back(rest[i]);
   }
   (void)funnel::SetLogLevel("warn");
@@ -273,7 +285,7 @@ int main(int argc, char** argv) {
   g = &setup;
   std::vector<std::pair<std::string, Row>> rows;
   g_rows = &rows;
-  if (Status s = Prepare(popt, sample, total); !s.ok()) {
+  if (Status s = Prepare(popt, sample, total, exact_below); !s.ok()) {
     std::fprintf(stderr, "set-up failed: %s\n", std::string(MessageOf(s)).c_str());
     return 1;
   }

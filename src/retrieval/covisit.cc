@@ -187,8 +187,51 @@ float CovisitSource::PairScore(uint32_t a, uint32_t b) const {
 
 // Retrieve and Score add the same terms, w_r·c(seed_r, b)·n_seed^-½, in the same seed order in
 // double, then scale by n_b^-β once: a candidate's score is bit-identical from either.
-void CovisitSource::Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const {
-  absl::flat_hash_map<uint32_t, double> acc;
+//
+// The sums go into a dense per-thread array indexed by item, with the list of items touched:
+// a request adds ~20 seeds x ~100 neighbours, and a hash map's probes and growth were most of
+// the source's time. Every touched slot is zeroed again before the call returns.
+struct CovisitSource::DenseSums {
+  std::vector<double> sum;
+  std::vector<uint8_t> seen;
+  std::vector<uint32_t> touched;
+
+  void Fit(size_t items) {
+    if (sum.size() < items) {
+      sum.resize(items, 0.0);
+      seen.resize(items, 0);
+    }
+  }
+  void Add(uint32_t item, double x) {
+    if (!seen[item]) {
+      seen[item] = 1;
+      touched.push_back(item);
+    }
+    sum[item] += x;
+  }
+  void Clear() {
+    for (uint32_t item : touched) {
+      sum[item] = 0;
+      seen[item] = 0;
+    }
+    touched.clear();
+  }
+};
+
+namespace {
+
+thread_local CovisitSource::DenseSums dense_sums;
+
+// Clears the sums even if the caller's vector throws while they are read.
+struct ClearOnExit {
+  CovisitSource::DenseSums& d;
+  ~ClearOnExit() { d.Clear(); }
+};
+
+}  // namespace
+
+void CovisitSource::AddSeedSums(const UserState& user, DenseSums& d) const {
+  d.Fit(num_items());
   double w = 1;
   const size_t seeds = std::min(user.recent.size(), static_cast<size_t>(options_.recent_items));
   for (size_t r = 0; r < seeds; ++r, w *= options_.recency) {
@@ -196,11 +239,17 @@ void CovisitSource::Retrieve(const UserState& user, const RetrieveParams& params
     const double seed = w * SeedNorm(a);
     auto ids = Neighbors(a);
     auto cs = NeighborCounts(a);
-    for (size_t j = 0; j < ids.size(); ++j) acc[ids[j]] += seed * cs[j];
+    for (size_t j = 0; j < ids.size(); ++j) d.Add(ids[j], seed * cs[j]);
   }
+}
+
+void CovisitSource::Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const {
+  DenseSums& d = dense_sums;
+  ClearOnExit clear{d};
+  AddSeedSums(user, d);
   out->clear();
-  for (const auto& [item, s] : acc)
-    if (!user.Excluded(item)) out->push_back({item, static_cast<float>(s * CandidateNorm(item))});
+  for (uint32_t item : d.touched)
+    if (!user.Excluded(item)) out->push_back({item, static_cast<float>(d.sum[item] * CandidateNorm(item))});
   if (out->size() > params.k) {
     std::partial_sort(out->begin(), out->begin() + params.k, out->end(), Better);
     out->resize(params.k);
@@ -210,26 +259,11 @@ void CovisitSource::Retrieve(const UserState& user, const RetrieveParams& params
 }
 
 void CovisitSource::Score(const UserState& user, std::span<const uint32_t> items, Timestamp, std::span<float> out) const {
-  // Walks the seeds' neighbour lists once (seeds x neighbours hash probes) instead of a binary
-  // search per (seed, item) pair: on ~500 candidates and 20 seeds that was a quarter of a
-  // request. Absent pairs add nothing, as in Retrieve.
-  absl::flat_hash_map<uint32_t, double> sum;
-  sum.reserve(items.size());
-  for (uint32_t item : items) sum.try_emplace(item, 0.0);
-  const size_t seeds = std::min(user.recent.size(), static_cast<size_t>(options_.recent_items));
-  double w = 1;
-  for (size_t r = 0; r < seeds; ++r, w *= options_.recency) {
-    const uint32_t a = user.recent[r];
-    const double seed = w * SeedNorm(a);
-    auto ids = Neighbors(a);
-    auto cs = NeighborCounts(a);
-    for (size_t j = 0; j < ids.size(); ++j) {
-      auto it = sum.find(ids[j]);
-      if (it != sum.end()) it->second += seed * cs[j];
-    }
-  }
+  DenseSums& d = dense_sums;
+  ClearOnExit clear{d};
+  AddSeedSums(user, d);
   for (size_t j = 0; j < items.size(); ++j)
-    out[j] = static_cast<float>(sum.find(items[j])->second * CandidateNorm(items[j]));
+    out[j] = items[j] < num_items() ? static_cast<float>(d.sum[items[j]] * CandidateNorm(items[j])) : 0.0f;
 }
 
 Status CovisitSource::Save(const std::string& dir) const {

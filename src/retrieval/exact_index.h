@@ -1,5 +1,6 @@
 // Brute-force inner-product search: the oracle for the graph index and the index used for
-// small catalogs. Thread-safety: immutable after construction; Search is safe concurrently.
+// small catalogs. Single queries scan a half-precision copy and rescore the few rows that can
+// still make the top k in float, with exactly ExactSearchOne's result (exact_index.cc). Thread-safety: immutable after construction; Search is safe concurrently.
 #pragma once
 
 #include <cstdint>
@@ -30,9 +31,15 @@ class ExactIndex final : public VectorIndex {
   Status Save(const std::string& path) const override;
 
   std::span<const float> vectors() const { return vectors_; }
+  // Whether single queries scan a half-precision copy first (exact_index.cc; same results).
+  bool scans_halves() const { return !halves_.empty(); }
 
  private:
+  std::vector<Neighbor> SearchHalf(const float* query, size_t k, const std::function<bool(uint32_t)>& filter) const;
+
   std::vector<float> vectors_;
+  std::vector<uint16_t> halves_;  // vectors_ rounded to IEEE half; empty: scan floats
+  std::vector<float> norms_;      // |row|, rounded up
   uint32_t num_;
   int dim_;
 };

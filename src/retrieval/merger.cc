@@ -1,7 +1,9 @@
 #include "funnel/retrieval/merger.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <limits>
 
 #include "absl/container/flat_hash_map.h"
 
@@ -67,22 +69,38 @@ void StandardizeColumns(CandidateSet* c) {
   }
 }
 
+namespace {
+
+// An integer that orders like the float: its bits with the sign flipped for positives and every
+// bit flipped for negatives.
+uint32_t OrderedBits(float x) {
+  const auto bits = std::bit_cast<uint32_t>(x);
+  return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+}
+
+}  // namespace
+
 void RankColumns(CandidateSet* c, double k0) {
   const size_t n = c->items.size();
-  std::vector<uint32_t> order(n);
+  // One integer per candidate, higher score first and ties by position (the order of a stable
+  // sort of positions): integer comparisons of contiguous keys instead of comparisons that read
+  // the strided score matrix, several times faster on the few hundred candidates of a request.
+  std::vector<uint64_t> order(n);
   for (size_t s = 0; s < c->sources; ++s) {
-    for (uint32_t j = 0; j < n; ++j) order[j] = j;
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return c->Score(a, s) > c->Score(b, s); });
-    std::vector<float> v(n);
+    for (uint32_t j = 0; j < n; ++j) {
+      float x = c->Score(j, s);
+      x = std::isnan(x) ? -std::numeric_limits<float>::infinity() : x + 0.0f;  // NaN last, -0 as +0
+      order[j] = uint64_t{~OrderedBits(x)} << 32 | j;
+    }
+    std::sort(order.begin(), order.end());
     // Equal scores share the best rank among them, so a source that knows nothing ranks all
     // alike. `rank` is where the current run of equal scores starts (a walk back to it per item
     // was quadratic in the run, and a cold source's run is every candidate).
     size_t rank = 0;
     for (size_t r = 0; r < n; ++r) {
-      if (r > 0 && c->Score(order[r - 1], s) != c->Score(order[r], s)) rank = r;
-      v[order[r]] = static_cast<float>(1.0 / (k0 + static_cast<double>(rank)));
+      if (r > 0 && order[r - 1] >> 32 != order[r] >> 32) rank = r;
+      c->scores[(order[r] & 0xffffffffu) * c->sources + s] = static_cast<float>(1.0 / (k0 + static_cast<double>(rank)));
     }
-    for (size_t j = 0; j < n; ++j) c->scores[j * c->sources + s] = v[j];
   }
 }
 

@@ -3,6 +3,11 @@
 // at and past the vector widths, row counts not multiple of four.
 #include "retrieval/dot_kernels.h"
 
+#include <bit>
+#include <limits>
+
+#include "retrieval/half_float.h"
+
 #include <cmath>
 #include <random>
 #include <vector>
@@ -35,6 +40,55 @@ TEST(DotKernelsTest, DotRowsEqualsPlainDotProducts) {
         }
         ASSERT_NEAR(out[r], want, 1e-5 * (1 + scale)) << "dim " << dim << " n " << n << " row " << r;
       }
+    }
+  }
+}
+
+TEST(HalfFloatTest, ConversionsRoundToNearestEvenAndRoundTripEveryHalf) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::pair<float, uint16_t> cases[] = {
+      {0.0f, 0x0000},        {-0.0f, 0x8000},          {1.0f, 0x3c00},          {-2.0f, 0xc000},
+      {65504.0f, 0x7bff},    {65519.0f, 0x7bff},       {65520.0f, 0x7c00},      {1e9f, 0x7c00},
+      {inf, 0x7c00},         {-inf, 0xfc00},           {0x1p-14f, 0x0400},      {0x1p-24f, 0x0001},
+      {0x1p-25f, 0x0000},    {0x3p-25f, 0x0002},       {0x1p-26f, 0x0000},      {1.0f + 0x1p-11f, 0x3c00},
+      {1.0f + 0x3p-11f, 0x3c02}, {1.0f + 0x1p-10f, 0x3c01}, {0.1f, 0x2e66},      {0x1.ffep-15f, 0x0400}};
+  for (const auto& [f, h] : cases) EXPECT_EQ(FloatToHalf(f), h) << f;
+  EXPECT_TRUE(std::isnan(HalfToFloat(FloatToHalf(std::numeric_limits<float>::quiet_NaN()))));
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = HalfToFloat(static_cast<uint16_t>(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(FloatToHalf(f), h) << std::hex << h;
+    // Halfway to the next half up rounds to the even one of the two.
+    if ((h & 0x7fffu) < 0x7bffu) {
+      const float next = HalfToFloat(static_cast<uint16_t>(h + 1));
+      const float mid = f + (next - f) / 2;  // exact: halves have 11 significant bits
+      const uint16_t even = (h & 1u) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h);
+      if (!(h & 0x8000u)) {
+        ASSERT_EQ(FloatToHalf(mid), even) << std::hex << h;
+      }
+    }
+  }
+}
+
+TEST(DotKernelsTest, DotRowsHalfEqualsPlainDotProductsOfTheHalfValues) {
+  SCOPED_TRACE(HalfRowsAreFast() ? "f16c" : "baseline");
+  for (int dim : {1, 7, 8, 13, 16, 24, 64, 65}) {
+    for (uint32_t n : {1u, 3u, 4u, 9u, 1024u}) {
+      const std::vector<float> rows = Random(size_t{n} * dim, dim * 31 + n), q = Random(dim, 11);
+      std::vector<uint16_t> halves(rows.size());
+      for (size_t i = 0; i < rows.size(); ++i) halves[i] = FloatToHalf(rows[i]);
+      std::vector<float> out(n + 1, -7.0f);
+      DotRowsHalf(halves.data(), n, dim, q.data(), out.data());
+      for (uint32_t r = 0; r < n; ++r) {
+        double want = 0, scale = 0;
+        for (int j = 0; j < dim; ++j) {
+          const double x = HalfToFloat(halves[size_t{r} * dim + j]);
+          want += x * q[j];
+          scale += std::fabs(x * q[j]);
+        }
+        ASSERT_NEAR(out[r], want, 1e-5 * (1 + scale)) << "dim " << dim << " n " << n << " row " << r;
+      }
+      EXPECT_EQ(out[n], -7.0f) << "wrote past n";
     }
   }
 }

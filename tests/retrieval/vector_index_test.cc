@@ -12,6 +12,7 @@
 
 #include "funnel/core/hash.h"
 #include "retrieval/dot_kernels.h"
+#include "retrieval/exact_index.h"
 #include "support/temp_dir.h"
 
 namespace funnel::retrieval {
@@ -622,6 +623,10 @@ TEST(VectorIndexTest, DotRowsGatherEqualsPlainDotProductsOfThePickedRows) {
             << "dim " << dim << " n " << n << " i " << i;
       }
       EXPECT_EQ(out[n], -7.0f) << "wrote past n";
+      // Bit-identical to DotRows over the same rows: the exact index rescores with it.
+      std::vector<float> scan(rows);
+      internal::DotRows(table.data(), rows, dim, query.data(), scan.data());
+      for (uint32_t i = 0; i < n; ++i) ASSERT_EQ(out[i], scan[ids[i]]) << "dim " << dim << " n " << n << " i " << i;
     }
   }
 }
@@ -687,6 +692,55 @@ TEST(VectorIndexTest, LaterRangesHoldingManyOfTheBestAreSearchedOn) {
   (*graph)->Search(query_span, queries, {.k = 100}, &got);
   exact->Search(query_span, queries, {.k = 100}, &truth);
   EXPECT_GE(Recall(got, truth), 0.95);
+}
+
+// A single query scans half-precision rows and rescores in float; its result must be exactly
+// the float scan's (ExactSearchOne), ids and scores, on structured vectors whose norms span two
+// orders of magnitude, with exact ties (duplicated rows), filters, and every k regime.
+TEST(ExactIndexTest, HalfPrecisionScanGivesExactlyTheFloatScansResult) {
+  SCOPED_TRACE(internal::HalfRowsAreFast() ? "half scan" : "float scan only (no F16C)");
+  for (int dim : {64, 24, 13}) {
+    const uint32_t num = 5000;
+    std::vector<float> items = SkewedVectors(num, dim, 100, 40 + dim);
+    for (uint32_t r = 0; r < 200; ++r)  // rows 0..199 repeated at 4800..4999: exact score ties
+      std::copy_n(items.begin() + size_t{r} * dim, dim, items.begin() + size_t{4800 + r} * dim);
+    const std::vector<float> queries = SkewedVectors(40, dim, 10, 90 + dim);
+    ExactIndex index(items, num, dim);
+    if (internal::HalfRowsAreFast()) {
+      EXPECT_TRUE(index.scans_halves());
+    }
+    auto every_third = [](uint32_t id) { return id % 3 != 0; };
+    for (size_t q = 0; q < 40; ++q) {
+      const float* query = queries.data() + q * dim;
+      for (size_t k : {size_t{1}, size_t{133}, size_t{500}, size_t{num}, size_t{num + 7}}) {
+        for (bool filtered : {false, true}) {
+          const std::function<bool(uint32_t)> filter = filtered ? std::function<bool(uint32_t)>(every_third) : nullptr;
+          std::vector<std::vector<Neighbor>> out;
+          index.Search(std::span<const float>(query, dim), 1, {.k = k, .filter = filter}, &out);
+          const std::vector<Neighbor> want = ExactSearchOne(items, num, dim, query, k, filter);
+          ASSERT_EQ(out[0].size(), want.size()) << "dim " << dim << " query " << q << " k " << k;
+          for (size_t r = 0; r < want.size(); ++r) {
+            ASSERT_EQ(out[0][r].id, want[r].id) << "dim " << dim << " query " << q << " k " << k << " rank " << r;
+            ASSERT_EQ(out[0][r].score, want[r].score);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ExactIndexTest, VectorsOutsideTheHalfRangeAreScannedInFloat) {
+  std::vector<float> items = GaussianVectors(100, 8, 5);
+  items[17] = 1e6f;
+  ExactIndex index(items, 100, 8);
+  EXPECT_FALSE(index.scans_halves());
+  std::vector<float> query(8, 0.0f);
+  query[1] = 1;  // row 2's second value is item 17 (dim 8: 2 * 8 + 1)
+  std::vector<std::vector<Neighbor>> out;
+  index.Search(query, 1, {.k = 1}, &out);
+  ASSERT_EQ(out[0].size(), 1u);
+  EXPECT_EQ(out[0][0].id, 2u);
+  EXPECT_EQ(out[0][0].score, 1e6f);
 }
 
 }  // namespace

@@ -118,9 +118,13 @@ class CovisitSource final : public Source {
   const CovisitOptions& options() const { return options_; }
   int64_t reference_us() const { return reference_us_; }
 
+  // A request's score sums, dense by item, kept per thread (covisit.cc); not for callers.
+  struct DenseSums;
+
  private:
   CovisitSource(std::vector<uint64_t> offsets, std::vector<uint32_t> neighbors, std::vector<float> counts,
                 std::vector<float> item_counts, const CovisitOptions& options, int64_t reference_us);
+  void AddSeedSums(const UserState& user, DenseSums& d) const;
   float SeedNorm(uint32_t a) const { return a < seed_norm_.size() ? seed_norm_[a] : 0.0f; }
   float CandidateNorm(uint32_t b) const { return b < candidate_norm_.size() ? candidate_norm_[b] : 0.0f; }
 
