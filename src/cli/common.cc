@@ -88,4 +88,21 @@ StatusOr<std::unique_ptr<features::OnlineFeatures>> OpenOnlineFeatures(const Com
   return online;
 }
 
+StatusOr<std::unique_ptr<training::LiveCovisit>> AttachLiveCovisit(const CommonOptions& common, const Config& cfg,
+                                                                   const store::EventStore& store,
+                                                                   features::OnlineFeatures& online) {
+  FUNNEL_ASSIGN_OR_RETURN(training::ModelRegistry registry, training::ModelRegistry::Open(common.data_dir));
+  StatusOr<std::shared_ptr<const training::RetrievalModel>> model = registry.LoadCurrent();
+  if (absl::IsNotFound(model.status())) return std::unique_ptr<training::LiveCovisit>();
+  FUNNEL_RETURN_IF_ERROR(model.status());
+  training::LiveOpenReport rep;
+  FUNNEL_ASSIGN_OR_RETURN(auto live, training::LiveCovisit::Open(common.data_dir, *model, store, cfg.events, &rep));
+  if (live == nullptr) return live;
+  if (rep.caught_up > 0)
+    spdlog::info("live co-visitation of model {}: folded {} events stored since its last update",
+                 (*model)->manifest().version, rep.caught_up);
+  online.Attach(live.get());
+  return live;
+}
+
 }  // namespace funnel::cli

@@ -40,6 +40,7 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
   StatusOr<std::unique_ptr<store::EventStore>> store = OpenEventStore(common, *cfg, false);
   if (!store.ok()) return Fail(store.status());
   // Imports feed the online features batch by batch, so they are current when the import ends.
+  std::unique_ptr<training::LiveCovisit> live;  // outlives the online writer that feeds it
   std::unique_ptr<features::OnlineFeatures> online;
   std::unique_ptr<events::RecordSink> feeding;
   events::RecordSink* sink = store->get();
@@ -47,6 +48,9 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
     StatusOr<std::unique_ptr<features::OnlineFeatures>> o = OpenOnlineFeatures(common, *cfg, **store);
     if (!o.ok()) return Fail(o.status());
     online = std::move(*o);
+    StatusOr<std::unique_ptr<training::LiveCovisit>> l = AttachLiveCovisit(common, *cfg, **store, *online);
+    if (!l.ok()) return Fail(l.status());
+    live = std::move(*l);
     feeding = features::OnlineFeatures::FeedingSink(**store, *online, kImportFeeding);
     sink = feeding.get();
   }
@@ -73,7 +77,10 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
                                                 : events::RecordKind::kUser;
     report = events::ImportJsonLines(args.input, kind, *sink, cfg->import, opts);
   }
+  // Kept whatever the import's outcome: what was folded came from stored events.
+  const Status flushed = live ? live->Flush() : absl::OkStatus();
   if (!report.ok()) return Fail(report.status());
+  if (!flushed.ok()) return Fail(flushed);
   PrintReport(*report);
   return report->rejected > 0 ? kExitRejected : kExitOk;
 }

@@ -96,6 +96,7 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
   StatusOr<std::unique_ptr<store::EventStore>> store = OpenEventStore(common, *cfg, false);
   if (!store.ok()) return Fail(store.status());
 
+  std::unique_ptr<training::LiveCovisit> live;  // outlives the online writer that feeds it
   std::unique_ptr<features::OnlineFeatures> online;
   std::unique_ptr<events::RecordSink> feeding;
   events::RecordSink* sink = store->get();
@@ -103,6 +104,9 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
     StatusOr<std::unique_ptr<features::OnlineFeatures>> o = OpenOnlineFeatures(common, *cfg, **store);
     if (!o.ok()) return Fail(o.status());
     online = std::move(*o);
+    StatusOr<std::unique_ptr<training::LiveCovisit>> l = AttachLiveCovisit(common, *cfg, **store, *online);
+    if (!l.ok()) return Fail(l.status());
+    live = std::move(*l);
     feeding = features::OnlineFeatures::FeedingSink(**store, *online);
     sink = feeding.get();
   }
@@ -122,6 +126,12 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
     run = (*ingestor)->Run(limits);
     st = (*ingestor)->stats();
   }  // leaves the group before the summary, so a restarted consumer is not kept waiting
+  if (feeding) {
+    if (Status s = feeding->Flush(); !s.ok() && run.ok()) run = s;
+  }
+  if (live) {
+    if (Status s = live->Flush(); !s.ok() && run.ok()) run = s;
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   PrintSummary(args, st, seconds);
   if (!run.ok()) return Fail(run);

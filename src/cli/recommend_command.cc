@@ -10,7 +10,7 @@
 #include "cli/commands.h"
 #include "cli/store_access.h"
 #include "funnel/core/logging.h"
-#include "funnel/training/model_catch_up.h"
+#include "funnel/training/live_covisit.h"
 #include "funnel/training/model_registry.h"
 
 namespace funnel::cli {
@@ -51,9 +51,10 @@ Status RunRecommend(const CommonOptions& common, const RecommendArgs& args) {
     FUNNEL_ASSIGN_OR_RETURN(at, ParseTime(args.at));
   }
 
-  // Co-visitation pairs formed since the model was trained count at once (model_catch_up.h).
+  // Co-visitation pairs formed since the model was trained count at once: the state the
+  // importers keep current, plus what arrived since (live_covisit.h).
   training::CatchUpReport caught_up;
-  FUNNEL_ASSIGN_OR_RETURN(model, training::WithEventsSinceCutoff(model, *store, cfg.events, at, &caught_up));
+  FUNNEL_ASSIGN_OR_RETURN(model, training::LiveCovisit::ModelAt(common.data_dir, model, *store, cfg.events, at, &caught_up));
   if (caught_up.positives > 0)
     spdlog::info("recommend: folded {} positive events since the model's cutoff into co-visitation ({} new items)",
                  caught_up.positives, caught_up.new_items);

@@ -8,6 +8,7 @@
 #include "funnel/features/feature_spec.h"
 #include "funnel/features/online_store.h"
 #include "funnel/store/event_store.h"
+#include "funnel/training/live_covisit.h"
 
 namespace funnel::cli {
 
@@ -25,6 +26,13 @@ StatusOr<std::unique_ptr<store::KvStore>> OpenOnlineKv(const CommonOptions& comm
 StatusOr<std::unique_ptr<features::OnlineFeatures>> OpenOnlineFeatures(
     const CommonOptions& common, const Config& cfg, const store::EventStore& store,
     features::OnlineOpenReport* report = nullptr);
+
+// The current model's live co-visitation (training/live_covisit.h), caught up and attached to
+// `online`; nullptr when no model was trained yet or it has no co-visitation source. Must
+// outlive `online`'s feeding; call Flush() on it when the writer is done.
+StatusOr<std::unique_ptr<training::LiveCovisit>> AttachLiveCovisit(const CommonOptions& common, const Config& cfg,
+                                                                   const store::EventStore& store,
+                                                                   features::OnlineFeatures& online);
 
 // How file imports feed the online features: folded on a background thread while the next
 // batch is stored, written to the key-value store every million events and at the end (the

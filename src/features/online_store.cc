@@ -154,7 +154,11 @@ Status OnlineFeatures::FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* 
     return true;
   }));
   std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
-  for (const FoldedEvent& e : pending) fold_->Apply(AsStored(e));
+  for (const FoldedEvent& e : pending) {
+    const store::StoredEvent stored = AsStored(e);
+    fold_->Apply(stored);
+    for (StreamFold* f : attached_) f->Apply(stored);
+  }
   if (folded) *folded += pending.size();
   watermark_ = std::max(watermark_, to_seq);
   return absl::OkStatus();
@@ -165,8 +169,16 @@ Status OnlineFeatures::Persist() {
   fold_->DrainChanges([&](std::string_view k, std::string_view v) { batch.Put(Cat(kRecordPrefix, k), v); });
   batch.Put(kMetaKey, MetaValue(fold_->LayoutHash(), watermark_));
   FUNNEL_RETURN_IF_ERROR(kv_->Write(batch));
+  // After the records: an attached fold's own watermark never runs ahead of what a restart
+  // would have to refold, and it catches up by itself when behind.
+  for (StreamFold* f : attached_) FUNNEL_RETURN_IF_ERROR(f->Persist());
   unpersisted_ = false;
   return absl::OkStatus();
+}
+
+void OnlineFeatures::Attach(StreamFold* fold) {
+  std::unique_lock lock(mu_);
+  attached_.push_back(fold);
 }
 
 struct OnlineFeatures::ResolvedBatch {
@@ -212,8 +224,12 @@ Status OnlineFeatures::ApplyResolved(const ResolvedBatch& batch, bool persist) {
     // Stored by a path that did not feed us (e.g. a bulk importer): fold them first.
     FUNNEL_RETURN_IF_ERROR(FoldStored(watermark_, batch.first_seq, nullptr));
   }
-  for (const FoldedEvent& e : batch.events)
-    if (e.seq >= watermark_) fold_->Apply(AsStored(e));  // below: already folded (a repeated call)
+  for (const FoldedEvent& e : batch.events) {
+    if (e.seq < watermark_) continue;  // already folded (a repeated call)
+    const store::StoredEvent stored = AsStored(e);
+    fold_->Apply(stored);
+    for (StreamFold* f : attached_) f->Apply(stored);
+  }
   watermark_ = std::max(watermark_, batch.events.back().seq + 1);
   if (!persist) {
     unpersisted_ = true;

@@ -52,7 +52,8 @@ void CovisitCounts::Add(uint32_t user, uint32_t item, int64_t ts_us) {
                          : 1.0;
   for (size_t back = recent.size(); back-- > 0;) {  // newest first
     const Engagement& prev = recent[back];
-    const auto dt = static_cast<double>(ts_us - prev.ts_us);
+    // Magnitude: a live fold sees events in arrival order, which may run slightly behind time.
+    const double dt = std::fabs(static_cast<double>(ts_us - prev.ts_us));
     if (dt > window_us) break;
     if (prev.item == item) continue;
     const auto w = static_cast<float>((decay_us > 0 ? std::exp2(-dt / decay_us) : 1.0) * age);
@@ -60,6 +61,76 @@ void CovisitCounts::Add(uint32_t user, uint32_t item, int64_t ts_us) {
     pairs_[item][prev.item] += w;
   }
   Remember(recent, item, ts_us);
+}
+
+void CovisitCounts::Write(BlobWriter& w, const std::string& prefix) const {
+  w.Add(prefix + "events", std::vector<uint64_t>{events_});
+  w.Add(prefix + "item_counts", item_counts_);
+  std::vector<uint64_t> offsets{0};
+  std::vector<uint32_t> ids;
+  std::vector<float> weights;
+  std::vector<std::pair<uint32_t, float>> row;
+  for (const auto& pairs : pairs_) {
+    row.assign(pairs.begin(), pairs.end());
+    std::sort(row.begin(), row.end());  // a deterministic file
+    for (const auto& [b, c] : row) {
+      ids.push_back(b);
+      weights.push_back(c);
+    }
+    offsets.push_back(ids.size());
+  }
+  w.Add(prefix + "pair_offsets", offsets);
+  w.Add(prefix + "pair_ids", ids);
+  w.Add(prefix + "pair_weights", weights);
+  std::vector<uint32_t> users;
+  for (const auto& [u, recent] : users_) users.push_back(u);
+  std::sort(users.begin(), users.end());
+  std::vector<uint64_t> user_offsets{0};
+  std::vector<uint32_t> items;
+  std::vector<int64_t> times;
+  for (uint32_t u : users) {
+    for (const Engagement& e : users_.at(u)) {
+      items.push_back(e.item);
+      times.push_back(e.ts_us);
+    }
+    user_offsets.push_back(items.size());
+  }
+  w.Add(prefix + "users", users);
+  w.Add(prefix + "user_offsets", user_offsets);
+  w.Add(prefix + "user_items", items);
+  w.Add(prefix + "user_times", times);
+}
+
+StatusOr<CovisitCounts> CovisitCounts::Read(const BlobReader& r, const std::string& prefix,
+                                            const CovisitOptions& options, int64_t reference_us) {
+  CovisitCounts c(options, reference_us);
+  FUNNEL_ASSIGN_OR_RETURN(auto events, r.Get<uint64_t>(prefix + "events"));
+  FUNNEL_ASSIGN_OR_RETURN(c.item_counts_, r.Get<double>(prefix + "item_counts"));
+  FUNNEL_ASSIGN_OR_RETURN(auto offsets, r.Get<uint64_t>(prefix + "pair_offsets"));
+  FUNNEL_ASSIGN_OR_RETURN(auto ids, r.Get<uint32_t>(prefix + "pair_ids"));
+  FUNNEL_ASSIGN_OR_RETURN(auto weights, r.Get<float>(prefix + "pair_weights"));
+  FUNNEL_ASSIGN_OR_RETURN(auto users, r.Get<uint32_t>(prefix + "users"));
+  FUNNEL_ASSIGN_OR_RETURN(auto user_offsets, r.Get<uint64_t>(prefix + "user_offsets"));
+  FUNNEL_ASSIGN_OR_RETURN(auto items, r.Get<uint32_t>(prefix + "user_items"));
+  FUNNEL_ASSIGN_OR_RETURN(auto times, r.Get<int64_t>(prefix + "user_times"));
+  const size_t n = c.item_counts_.size();
+  auto monotone = [](const std::vector<uint64_t>& o, size_t end) {
+    return !o.empty() && o.front() == 0 && o.back() == end && std::is_sorted(o.begin(), o.end());
+  };
+  if (events.size() != 1 || offsets.size() != n + 1 || !monotone(offsets, ids.size()) || weights.size() != ids.size() ||
+      user_offsets.size() != users.size() + 1 || !monotone(user_offsets, items.size()) || times.size() != items.size() ||
+      std::any_of(ids.begin(), ids.end(), [&](uint32_t b) { return b >= n; }) ||
+      std::any_of(items.begin(), items.end(), [&](uint32_t i) { return i >= n; }))
+    return absl::DataLossError(Cat(r.path(), ": inconsistent co-visitation counts under '", prefix, "'"));
+  c.events_ = events[0];
+  c.pairs_.resize(n);
+  for (size_t a = 0; a < n; ++a)
+    for (uint64_t k = offsets[a]; k < offsets[a + 1]; ++k) c.pairs_[a][ids[k]] = weights[k];
+  for (size_t u = 0; u < users.size(); ++u) {
+    std::vector<Engagement>& recent = c.users_[users[u]];
+    for (uint64_t k = user_offsets[u]; k < user_offsets[u + 1]; ++k) recent.push_back({items[k], times[k]});
+  }
+  return c;
 }
 
 std::unique_ptr<CovisitSource> CovisitSource::Build(const TrainingSet& ts, const CovisitOptions& options) {

@@ -66,6 +66,7 @@ class BlobReader {
   // file, is an error naming the file and what is wrong.
   static StatusOr<BlobReader> Open(const std::string& path, std::string_view kind);
 
+  const std::string& path() const { return path_; }
   bool Has(std::string_view name) const { return sections_.contains(std::string(name)); }
   template <typename T>
   StatusOr<std::vector<T>> Get(std::string_view name) const {

@@ -37,6 +37,7 @@
 #include "funnel/core/time.h"
 #include "funnel/events/record_sink.h"
 #include "funnel/features/feature_fold.h"
+#include "funnel/features/stream_fold.h"
 #include "funnel/store/event_store.h"
 #include "funnel/store/kv_store.h"
 
@@ -87,6 +88,9 @@ class OnlineFeatures {
   // persists the changes. Events the event store stored without passing through here (another
   // importer) are folded first, from the store.
   Status Apply(std::span<const events::Event> batch, const events::AppendResult& result);
+  // Folds every event applied from now on into `fold` as well, and persists it with the records.
+  // `fold` must outlive this and be caught up to the writer's watermark by its owner.
+  void Attach(StreamFold* fold);
   // Item metadata and user attributes the event store just upserted.
   Status UpsertItems(std::span<const events::Item> items);
   Status UpsertUsers(std::span<const events::User> users);
@@ -132,6 +136,7 @@ class OnlineFeatures {
   std::unique_ptr<FeatureFold> fold_;
   uint64_t watermark_ = 0;
   bool unpersisted_ = false;  // folded changes not yet written to kv_
+  std::vector<StreamFold*> attached_;
 };
 
 }  // namespace funnel::features

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "funnel/core/blob_file.h"
 #include "funnel/retrieval/source.h"
 #include "funnel/retrieval/training_set.h"
 
@@ -65,6 +66,12 @@ class CovisitCounts {
   double ItemCount(uint32_t item) const { return item < item_counts_.size() ? item_counts_[item] : 0.0; }
   // Pair weights of `item` (nullptr when it has none).
   const absl::flat_hash_map<uint32_t, float>* Pairs(uint32_t item) const;
+
+  // The whole fold state (pairs, counts, each user's last engagements) as blob sections under
+  // `prefix`, and back: a fold continued after Read gives what the uninterrupted fold gives.
+  void Write(BlobWriter& w, const std::string& prefix) const;
+  static StatusOr<CovisitCounts> Read(const BlobReader& r, const std::string& prefix, const CovisitOptions& options,
+                                      int64_t reference_us);
 
  private:
   struct Engagement {

@@ -2,8 +2,9 @@
 // user state already reads the user's newest events (BuildUserState); this brings the trained
 // co-visitation pairs up to date as well: the events in [cutoff, until) go through the same fold
 // that training used (retrieval::CovisitCounts), so a pair, or an upload, that appeared after
-// training has neighbours at once, without retraining. (A long-running server folds each event
-// as it arrives; a command such as `funnel recommend` folds what arrived since the model.)
+// training has neighbours at once, without retraining. This is the refold from the cutoff, by
+// time; the writers keep the same fold current as events arrive (live_covisit.h), and requests
+// use that, falling back to this for a request time in the past.
 //
 //   FUNNEL_ASSIGN_OR_RETURN(model, WithEventsSinceCutoff(model, store, cfg.events, now));
 //
