@@ -56,8 +56,9 @@ Status RunRecommend(const CommonOptions& common, const RecommendArgs& args) {
   training::CatchUpReport caught_up;
   FUNNEL_ASSIGN_OR_RETURN(model, training::LiveCovisit::ModelAt(common.data_dir, model, *store, cfg.events, at, &caught_up));
   if (caught_up.positives > 0)
-    spdlog::info("recommend: folded {} positive events since the model's cutoff into co-visitation ({} new items)",
-                 caught_up.positives, caught_up.new_items);
+    spdlog::info("recommend: {} positive events since the model's cutoff are in its co-visitation ({} new items; {})",
+                 caught_up.positives, caught_up.new_items,
+                 caught_up.live ? "kept by the writers" : "refolded from the event store");
 
   std::ofstream file;
   if (!args.out.empty()) {

@@ -165,6 +165,7 @@ StatusOr<std::shared_ptr<const RetrievalModel>> LiveCovisit::ModelAt(const std::
   FUNNEL_ASSIGN_OR_RETURN(std::unique_ptr<LiveCovisit> live, Open(data_dir, model, store, events));
   if (live == nullptr) return model;
   if (live->newest_us_ >= until.micros()) return WithEventsSinceCutoff(std::move(model), store, events, until, &r);
+  r.live = true;
   r.events = live->events_after_cutoff_;
   r.positives = live->positives_;
   const uint32_t trained = live->covisit_.num_items();

@@ -282,6 +282,14 @@ StatusOr<std::vector<UserState>> SplitUserStates(const store::EventStore& store,
 StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const EventsConfig& events, Timestamp cutoff,
                                           const RetrievalTrainOptions& options) {
   const auto start = Clock::now();
+  // "Everything" means everything stored now: the cutoff becomes just past the newest event, so
+  // ages and decays are measured from the data's present (not from the end of time, where every
+  // decayed count is zero), and events stored later are after the cutoff, where the live
+  // co-visitation fold picks them up.
+  if (cutoff == Timestamp::Max()) {
+    if (const std::optional<Timestamp> last = store.Stats().last_ts; last && last->micros() < INT64_MAX)
+      cutoff = Timestamp::FromMicros(last->micros() + 1);
+  }
   const int threads = options.threads > 0 ? options.threads : HardwareThreads();
   FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(options));
   // Nothing before the cutoff: an error, not an empty model that recommends nothing.

@@ -290,6 +290,44 @@ TEST_F(TrainRecommendTest, TuneWritesAConfigThatTrainAcceptsAndKeepsTheUsersOthe
 }
 
 // ml-100k through the binary: the number everybody quotes.
+// Events imported after training reach the model's co-visitation through the importer's live
+// fold (<data>/covisit_live), and recommend uses that state; a request time before them refolds.
+TEST(LiveCovisitCliTest, AnImportAfterTrainingKeepsCoVisitationCurrentForRecommend) {
+  testing::TempDir dir;
+  const std::string data = dir / "data", before = dir / "before.jsonl", after = dir / "after.jsonl";
+  {
+    std::ofstream out(before);
+    for (int u = 0; u < 8; ++u)
+      for (int k = 0; k < 3; ++k)
+        out << "{\"user\":\"u" << u << "\",\"item\":\"v" << (u + k) % 6 << "\",\"type\":\"like\",\"ts\":"
+            << 1700000000 + u * 1000 + k * 60 << "}\n";
+  }
+  ProcessResult r = Funnel({"import", "events", before, "--data", data});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const std::string config = dir / "one.toml";
+  std::ofstream(config) << "log_level = \"info\"\n" << kOneGridPoint;
+  ProcessResult t = Funnel({"train", "--data", data, "--config", config});
+  ASSERT_EQ(t.exit_code, 0) << Describe(t);
+  EXPECT_FALSE(std::filesystem::exists(data + "/covisit_live/v000001.blob"));
+  {
+    std::ofstream out(after);  // a day later: a new upload liked right after v1
+    out << "{\"user\":\"u1\",\"item\":\"v1\",\"type\":\"like\",\"ts\":1700090000}\n"
+        << "{\"user\":\"u1\",\"item\":\"upload\",\"type\":\"like\",\"ts\":1700090060}\n";
+  }
+  r = Funnel({"import", "events", after, "--data", data});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(std::filesystem::exists(data + "/covisit_live/v000001.blob")) << "written by the import";
+
+  ProcessResult now = Funnel({"recommend", "--data", data, "--config", config, "--user", "u2", "--k", "3"});
+  ASSERT_EQ(now.exit_code, 0) << Describe(now);
+  EXPECT_THAT(now.err, AllOf(HasSubstr("2 positive events since the model's cutoff"), HasSubstr("1 new items"),
+                             HasSubstr("kept by the writers")));
+  ProcessResult past =
+      Funnel({"recommend", "--data", data, "--config", config, "--user", "u2", "--k", "3", "--at", "1700090030"});
+  ASSERT_EQ(past.exit_code, 0) << Describe(past);
+  EXPECT_THAT(past.err, AllOf(HasSubstr("1 positive events since the model's cutoff"), HasSubstr("refolded")));
+}
+
 TEST(TrainRecommendMovieLensTest, EvalOnMl100kScores376PairsAndTheFinalListBeatsPopular) {
   const std::string ml = FUNNEL_SHARED_DATA_DIR "/ml-100k";
   if (!std::filesystem::is_regular_file(ml + "/u.data"))

@@ -160,6 +160,7 @@ TEST_F(LiveCovisitTest, ReopenedItFoldsOnlyWhatWasStoredSinceItsLastWrite) {
   CatchUpReport cr;
   auto at = LiveCovisit::ModelAt(dir_.path(), model_, store_.store(), EventsConfig{}, TestStore::At(2 * kDay), &cr);
   ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_TRUE(cr.live);
   EXPECT_EQ(cr.positives, 3u);
   EXPECT_EQ(cr.new_items, 2u);
   ExpectSameCovisit(**at, *Refold());
@@ -171,8 +172,10 @@ TEST_F(LiveCovisitTest, ARequestBeforeTheNewestFoldedEventRefoldsUpToItsTime) {
   ASSERT_TRUE(live.ok()) << live.status();
   ASSERT_TRUE((*live)->Flush().ok());
   const Timestamp until = TestStore::At(1.15 * kDay);  // after fresh1, before fresh2
-  auto at = LiveCovisit::ModelAt(dir_.path(), model_, store_.store(), EventsConfig{}, until);
+  CatchUpReport cr;
+  auto at = LiveCovisit::ModelAt(dir_.path(), model_, store_.store(), EventsConfig{}, until, &cr);
   ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_FALSE(cr.live);
   ExpectSameCovisit(**at, *Refold(until));
   EXPECT_TRUE(Covisit(**at).Neighbors(store_.Item("fresh2")).empty()) << "nothing at or after the request's time";
 }

@@ -26,6 +26,7 @@ struct CatchUpReport {
   uint64_t events = 0;     // events in [cutoff, until)
   uint64_t positives = 0;  // of them, folded into the co-visitation counts
   uint32_t new_items = 0;  // items beyond the trained catalog that now have co-visitation lists
+  bool live = false;       // taken from the writers' live state (live_covisit.h), not refolded
 };
 
 // `model` itself when there is nothing to fold (no co-visitation source, a bundle written

@@ -108,6 +108,8 @@ struct TrainedRetrieval {
 // The known source names, for messages.
 std::vector<std::string> KnownSources();
 
+// Fits on the events before `cutoff`; Timestamp::Max() ("everything") means just past the newest
+// stored event, which is the cutoff the result and its manifest carry.
 StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const EventsConfig& events,
                                           Timestamp cutoff, const RetrievalTrainOptions& options);
 
