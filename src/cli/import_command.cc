@@ -77,8 +77,10 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
                                                 : events::RecordKind::kUser;
     report = events::ImportJsonLines(args.input, kind, *sink, cfg->import, opts);
   }
-  // Kept whatever the import's outcome: what was folded came from stored events.
-  const Status flushed = live ? live->Flush() : absl::OkStatus();
+  // Kept whatever the import's outcome: what was folded came from stored events. The feed first,
+  // so the last batch is in the live state when it is written.
+  Status flushed = feeding ? feeding->Flush() : absl::OkStatus();
+  if (flushed.ok() && live) flushed = live->Flush();
   if (!report.ok()) return Fail(report.status());
   if (!flushed.ok()) return Fail(flushed);
   PrintReport(*report);
