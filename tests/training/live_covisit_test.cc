@@ -15,6 +15,7 @@
 #include "funnel/features/online_store.h"
 #include "funnel/retrieval/covisit.h"
 #include "funnel/store/kv_store.h"
+#include "support/covisit_model.h"
 #include "support/test_store.h"
 
 namespace funnel::training {
@@ -24,12 +25,7 @@ using testing::TempDir;
 using testing::TestStore;
 constexpr double kDay = 86400;
 
-const retrieval::CovisitSource& Covisit(const RetrievalModel& m) {
-  for (const auto& slot : m.merger().slots())
-    if (slot.source->name() == "covisit") return dynamic_cast<const retrieval::CovisitSource&>(*slot.source);
-  ADD_FAILURE() << "no covisit source";
-  return dynamic_cast<const retrieval::CovisitSource&>(*m.merger().slots().front().source);
-}
+const retrieval::CovisitSource& Covisit(const RetrievalModel& m) { return testing::CovisitOf(m); }
 
 void ExpectSameCovisit(const RetrievalModel& got, const RetrievalModel& want) {
   const retrieval::CovisitSource &g = Covisit(got), &w = Covisit(want);
@@ -42,26 +38,8 @@ void ExpectSameCovisit(const RetrievalModel& got, const RetrievalModel& want) {
 class LiveCovisitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Before the cutoff (day 1): six users like a then b, four like c then d.
-    for (int u = 0; u < 6; ++u) {
-      store_.Add("u" + std::to_string(u), "a", "like", 100.0 * u);
-      store_.Add("u" + std::to_string(u), "b", "like", 100.0 * u + 60);
-    }
-    for (int u = 6; u < 10; ++u) {
-      store_.Add("u" + std::to_string(u), "c", "like", 100.0 * u);
-      store_.Add("u" + std::to_string(u), "d", "like", 100.0 * u + 60);
-    }
-    RetrievalTrainOptions o;
-    o.sources = {"popular", "covisit"};
-    o.tune = false;
-    auto trained = TrainRetrieval(store_.store(), EventsConfig{}, TestStore::At(kDay), o);
-    ASSERT_TRUE(trained.ok()) << trained.status();
-    auto registry = ModelRegistry::Open(dir_.path());
-    ASSERT_TRUE(registry.ok()) << registry.status();
-    ASSERT_TRUE(registry->Register(*trained, store_.store()).ok());
-    auto model = registry->LoadCurrent();
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = *model;
+    model_ = testing::TrainSmallCovisitModel(store_, dir_.path());
+    ASSERT_NE(model_, nullptr);
   }
 
   // After the cutoff: a new user likes b then an upload; u0 (a, b before) likes another upload.

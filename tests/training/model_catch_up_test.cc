@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "funnel/retrieval/covisit.h"
+#include "support/covisit_model.h"
 #include "support/test_store.h"
 
 namespace funnel::training {
@@ -21,28 +22,10 @@ constexpr double kDay = 86400;
 class ModelCatchUpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Before the cutoff (day 1): six users like a then b, four like c then d.
-    for (int u = 0; u < 6; ++u) {
-      store_.Add("u" + std::to_string(u), "a", "like", 100.0 * u);
-      store_.Add("u" + std::to_string(u), "b", "like", 100.0 * u + 60);
-    }
-    for (int u = 6; u < 10; ++u) {
-      store_.Add("u" + std::to_string(u), "c", "like", 100.0 * u);
-      store_.Add("u" + std::to_string(u), "d", "like", 100.0 * u + 60);
-    }
-    RetrievalTrainOptions o;
-    o.sources = {"popular", "covisit"};
-    o.tune = false;
-    auto trained = TrainRetrieval(store_.store(), EventsConfig{}, TestStore::At(kDay), o);
-    ASSERT_TRUE(trained.ok()) << trained.status();
-    auto registry = ModelRegistry::Open(dir_.path());
-    ASSERT_TRUE(registry.ok()) << registry.status();
-    ASSERT_TRUE(registry->Register(*trained, store_.store()).ok());
-    auto model = registry->LoadCurrent();
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = *model;
+    model_ = testing::TrainSmallCovisitModel(store_, dir_.path());
+    ASSERT_NE(model_, nullptr);
 
-    // After it: a new user likes b, then fresh1 (an upload the model never saw); u0, who liked
+    // After the cutoff (day 1): a new user likes b, then fresh1 (an upload the model never saw); u0, who liked
     // a and b before the cutoff, likes fresh2; a skip is not a positive.
     store_.Add("u20", "b", "like", 1.10 * kDay);
     store_.Add("u20", "fresh1", "like", 1.10 * kDay + 60);
@@ -50,12 +33,7 @@ class ModelCatchUpTest : public ::testing::Test {
     store_.Add("u21", "c", "skip", 1.30 * kDay);
   }
 
-  static const retrieval::CovisitSource& Covisit(const RetrievalModel& m) {
-    for (const auto& slot : m.merger().slots())
-      if (slot.source->name() == "covisit") return dynamic_cast<const retrieval::CovisitSource&>(*slot.source);
-    ADD_FAILURE() << "no covisit source";
-    return dynamic_cast<const retrieval::CovisitSource&>(*m.merger().slots().front().source);
-  }
+  static const retrieval::CovisitSource& Covisit(const RetrievalModel& m) { return testing::CovisitOf(m); }
   // Co-visitation candidates of a user whose newest positive is `seed`.
   std::vector<uint32_t> CandidatesAfter(const RetrievalModel& m, const std::string& seed) {
     retrieval::UserState u;

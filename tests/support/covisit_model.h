@@ -1,0 +1,54 @@
+// A small co-visitation model for the tests of what happens after a model's cutoff
+// (model_catch_up_test, live_covisit_test): before day 1, six users like a then b and four like
+// c then d; popular + covisit are trained on it (no tuning) and registered under `data_dir`.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "funnel/retrieval/covisit.h"
+#include "funnel/training/model_registry.h"
+#include "funnel/training/retrieval_trainer.h"
+#include "support/test_store.h"
+
+namespace funnel::testing {
+
+// Adds the events before day 1 to `store`, trains and registers; nullptr (with a test failure)
+// when any step fails.
+inline std::shared_ptr<const training::RetrievalModel> TrainSmallCovisitModel(TestStore& store,
+                                                                              const std::string& data_dir) {
+  for (int u = 0; u < 6; ++u) {
+    store.Add("u" + std::to_string(u), "a", "like", 100.0 * u);
+    store.Add("u" + std::to_string(u), "b", "like", 100.0 * u + 60);
+  }
+  for (int u = 6; u < 10; ++u) {
+    store.Add("u" + std::to_string(u), "c", "like", 100.0 * u);
+    store.Add("u" + std::to_string(u), "d", "like", 100.0 * u + 60);
+  }
+  training::RetrievalTrainOptions o;
+  o.sources = {"popular", "covisit"};
+  o.tune = false;
+  auto trained = training::TrainRetrieval(store.store(), EventsConfig{}, TestStore::At(TestStore::kDay), o);
+  EXPECT_TRUE(trained.ok()) << trained.status();
+  if (!trained.ok()) return nullptr;
+  auto registry = training::ModelRegistry::Open(data_dir);
+  EXPECT_TRUE(registry.ok()) << registry.status();
+  if (!registry.ok()) return nullptr;
+  auto version = registry->Register(*trained, store.store());
+  EXPECT_TRUE(version.ok()) << version.status();
+  auto model = registry->LoadCurrent();
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? *model : nullptr;
+}
+
+// The model's co-visitation source (a test failure when it has none).
+inline const retrieval::CovisitSource& CovisitOf(const training::RetrievalModel& m) {
+  for (const auto& slot : m.merger().slots())
+    if (slot.source->name() == "covisit") return dynamic_cast<const retrieval::CovisitSource&>(*slot.source);
+  ADD_FAILURE() << "no covisit source";
+  return dynamic_cast<const retrieval::CovisitSource&>(*m.merger().slots().front().source);
+}
+
+}  // namespace funnel::testing
