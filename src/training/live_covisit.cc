@@ -88,16 +88,8 @@ Status LiveCovisit::CatchUp(uint64_t* folded) {
     return true;
   }));
   std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
-  for (const Pending& p : pending) {
-    store::StoredEvent e;
-    e.seq = p.seq;
-    e.ts = p.ts;
-    e.user = p.user;
-    e.item = p.item;
-    e.type = p.type;
-    e.value = p.value;
-    Apply(e);
-  }
+  for (const Pending& p : pending)
+    Apply({.ts = p.ts, .seq = p.seq, .user = p.user, .item = p.item, .type = p.type, .value = p.value});
   watermark_ = std::max(watermark_, end);  // the rest of the range is before the cutoff
   dirty_ = true;
   *folded += pending.size();
