@@ -89,7 +89,8 @@ Status LiveCovisit::CatchUp(uint64_t* folded) {
   }));
   std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
   for (const Pending& p : pending)
-    Apply({.ts = p.ts, .seq = p.seq, .user = p.user, .item = p.item, .type = p.type, .value = p.value});
+    Apply({.ts = p.ts, .seq = p.seq, .user = p.user, .item = p.item, .type = p.type, .value = p.value, .id = {},
+           .request_id = {}, .context = {}});
   watermark_ = std::max(watermark_, end);  // the rest of the range is before the cutoff
   dirty_ = true;
   *folded += pending.size();
