@@ -33,20 +33,24 @@ class TopK {
     if (!Admits(id, score)) return;
     // With Better as "less", the heap's front is its worst element.
     heap_.push_back({id, score});
-    std::push_heap(heap_.begin(), heap_.end(), Better);
+    std::push_heap(heap_.begin(), heap_.end(), kBetter);
     if (heap_.size() > k_) {
-      std::pop_heap(heap_.begin(), heap_.end(), Better);
+      std::pop_heap(heap_.begin(), heap_.end(), kBetter);
       heap_.pop_back();
     }
   }
 
   // The kept pairs, best first; leaves this empty.
   std::vector<Neighbor> TakeSorted() {
-    std::sort_heap(heap_.begin(), heap_.end(), Better);
+    std::sort_heap(heap_.begin(), heap_.end(), kBetter);
     return std::move(heap_);
   }
 
  private:
+  // A function object, not the function: the heap algorithms then inline the comparison (a
+  // function pointer is an indirect call per comparison).
+  static constexpr auto kBetter = [](const Neighbor& a, const Neighbor& b) { return Better(a, b); };
+
   size_t k_;
   std::vector<Neighbor> heap_;
 };
