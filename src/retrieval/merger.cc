@@ -1,6 +1,7 @@
 #include "funnel/retrieval/merger.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -50,25 +51,6 @@ CandidateSet Merger::Candidates(const UserState& user, Timestamp now) const {
   return c;
 }
 
-void StandardizeColumns(CandidateSet* c) {
-  const size_t n = c->items.size();
-  if (n == 0) return;
-  for (size_t s = 0; s < c->sources; ++s) {
-    double sum = 0, sq = 0;
-    for (size_t j = 0; j < n; ++j) sum += c->scores[j * c->sources + s];
-    const double mean = sum / static_cast<double>(n);
-    for (size_t j = 0; j < n; ++j) {
-      double d = c->scores[j * c->sources + s] - mean;
-      sq += d * d;
-    }
-    const double sd = std::sqrt(sq / static_cast<double>(n));
-    for (size_t j = 0; j < n; ++j) {
-      float& x = c->scores[j * c->sources + s];
-      x = sd > 1e-12 ? static_cast<float>((x - mean) / sd) : 0.0f;
-    }
-  }
-}
-
 namespace {
 
 // An integer that orders like the float: its bits with the sign flipped for positives and every
@@ -78,46 +60,112 @@ uint32_t OrderedBits(float x) {
   return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
 }
 
+// Positions 0..n-1 ordered by key, ties by position: a least-significant-digit radix sort (8-bit
+// digits), stable, so positions stay in order among equal keys. A comparison sort of a few
+// hundred random keys is mostly branch mispredictions (it was most of a request's fusion);
+// this is at most four counting passes, and a digit every key shares costs one.
+void OrderByKey(const std::vector<uint32_t>& keys, std::vector<uint32_t>* order, std::vector<uint32_t>* scratch) {
+  const size_t n = keys.size();
+  order->resize(n);
+  scratch->resize(n);
+  for (uint32_t j = 0; j < n; ++j) (*order)[j] = j;
+  for (int shift = 0; shift < 32; shift += 8) {
+    std::array<uint32_t, 257> count{};
+    for (uint32_t j : *order) ++count[((keys[j] >> shift) & 0xffu) + 1];
+    if (std::find(count.begin() + 1, count.end(), n) != count.end()) continue;  // one digit: nothing moves
+    for (size_t d = 0; d < 256; ++d) count[d + 1] += count[d];
+    for (uint32_t j : *order) (*scratch)[count[(keys[j] >> shift) & 0xffu]++] = j;
+    order->swap(*scratch);
+  }
+}
+
+// Reciprocal ranks of column s into `out`. Equal scores share the best rank among them, so a
+// source that knows nothing ranks all alike: `rank` is where the current run of equal keys starts.
+void RankColumn(const CandidateSet& c, size_t s, double k0, std::vector<float>* out) {
+  const size_t n = c.items.size();
+  std::vector<uint32_t> keys(n), order, scratch;
+  for (size_t j = 0; j < n; ++j) {
+    float x = c.Score(j, s);
+    x = std::isnan(x) ? -std::numeric_limits<float>::infinity() : x + 0.0f;  // NaN last, -0 as +0
+    keys[j] = ~OrderedBits(x);  // ascending key: descending score
+  }
+  OrderByKey(keys, &order, &scratch);
+  out->resize(n);
+  size_t rank = 0;
+  for (size_t r = 0; r < n; ++r) {
+    if (r > 0 && keys[order[r - 1]] != keys[order[r]]) rank = r;
+    (*out)[order[r]] = static_cast<float>(1.0 / (k0 + static_cast<double>(rank)));
+  }
+}
+
+// Mean 0, standard deviation 1 (a constant column: 0).
+void Standardize(std::vector<float>* x) {
+  const size_t n = x->size();
+  if (n == 0) return;
+  double sum = 0, sq = 0;
+  for (float v : *x) sum += v;
+  const double mean = sum / static_cast<double>(n);
+  for (float v : *x) sq += (v - mean) * (v - mean);
+  const double sd = std::sqrt(sq / static_cast<double>(n));
+  for (float& v : *x) v = sd > 1e-12 ? static_cast<float>((v - mean) / sd) : 0.0f;
+}
+
+std::vector<float> ColumnOf(const CandidateSet& c, size_t s) {
+  std::vector<float> out(c.items.size());
+  for (size_t j = 0; j < out.size(); ++j) out[j] = c.Score(j, s);
+  return out;
+}
+
+void StoreColumn(const std::vector<float>& column, size_t s, CandidateSet* c) {
+  for (size_t j = 0; j < column.size(); ++j) c->scores[j * c->sources + s] = column[j];
+}
+
+// Column s of c as NormalizeColumns leaves it, into `out`.
+void NormalizeColumn(const CandidateSet& c, size_t s, const FusionOptions& options, std::vector<float>* out) {
+  if (options.normalization == FusionOptions::kRank) RankColumn(c, s, options.rank_offset, out);
+  else *out = ColumnOf(c, s);
+  Standardize(out);
+}
+
 }  // namespace
 
-void RankColumns(CandidateSet* c, double k0) {
-  const size_t n = c->items.size();
-  // One integer per candidate, higher score first and ties by position (the order of a stable
-  // sort of positions): integer comparisons of contiguous keys instead of comparisons that read
-  // the strided score matrix, several times faster on the few hundred candidates of a request.
-  std::vector<uint64_t> order(n);
+void StandardizeColumns(CandidateSet* c) {
   for (size_t s = 0; s < c->sources; ++s) {
-    for (uint32_t j = 0; j < n; ++j) {
-      float x = c->Score(j, s);
-      x = std::isnan(x) ? -std::numeric_limits<float>::infinity() : x + 0.0f;  // NaN last, -0 as +0
-      order[j] = uint64_t{~OrderedBits(x)} << 32 | j;
-    }
-    std::sort(order.begin(), order.end());
-    // Equal scores share the best rank among them, so a source that knows nothing ranks all
-    // alike. `rank` is where the current run of equal scores starts (a walk back to it per item
-    // was quadratic in the run, and a cold source's run is every candidate).
-    size_t rank = 0;
-    for (size_t r = 0; r < n; ++r) {
-      if (r > 0 && order[r - 1] >> 32 != order[r] >> 32) rank = r;
-      c->scores[(order[r] & 0xffffffffu) * c->sources + s] = static_cast<float>(1.0 / (k0 + static_cast<double>(rank)));
-    }
+    std::vector<float> column = ColumnOf(*c, s);
+    Standardize(&column);
+    StoreColumn(column, s, c);
+  }
+}
+
+void RankColumns(CandidateSet* c, double k0) {
+  std::vector<float> column;
+  for (size_t s = 0; s < c->sources; ++s) {
+    RankColumn(*c, s, k0, &column);
+    StoreColumn(column, s, c);
   }
 }
 
 void NormalizeColumns(CandidateSet* c, const FusionOptions& options) {
-  if (options.normalization == FusionOptions::kRank) RankColumns(c, options.rank_offset);
-  StandardizeColumns(c);
+  std::vector<float> column;
+  for (size_t s = 0; s < c->sources; ++s) {
+    NormalizeColumn(*c, s, options, &column);
+    StoreColumn(column, s, c);
+  }
 }
 
 std::vector<Candidate> Merger::Fuse(const CandidateSet& c, size_t k, std::span<const double> weights) const {
-  CandidateSet z = c;
-  NormalizeColumns(&z, fusion_);
-  std::vector<Candidate> out(z.items.size());
-  for (size_t j = 0; j < z.items.size(); ++j) {
-    double f = 0;
-    for (size_t s = 0; s < z.sources; ++s) f += (weights.empty() ? slots_[s].weight : weights[s]) * z.Score(j, s);
-    out[j] = {z.items[j], static_cast<float>(f)};
+  // Column by column into the fused sum, in source order; a source weighted 0 adds nothing and
+  // is not normalized at all (tuned fusions often drop one or two).
+  std::vector<double> fused(c.items.size(), 0.0);
+  std::vector<float> column;
+  for (size_t s = 0; s < c.sources; ++s) {
+    const double w = weights.empty() ? slots_[s].weight : weights[s];
+    if (w == 0) continue;
+    NormalizeColumn(c, s, fusion_, &column);
+    for (size_t j = 0; j < column.size(); ++j) fused[j] += w * column[j];
   }
+  std::vector<Candidate> out(c.items.size());
+  for (size_t j = 0; j < c.items.size(); ++j) out[j] = {c.items[j], static_cast<float>(fused[j])};
   auto better = [](const Candidate& x, const Candidate& y) { return x.score != y.score ? x.score > y.score : x.item < y.item; };
   k = std::min(k, out.size());
   std::partial_sort(out.begin(), out.begin() + k, out.end(), better);

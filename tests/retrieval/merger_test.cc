@@ -4,6 +4,8 @@
 #include "funnel/retrieval/merger.h"
 
 #include <cmath>
+#include <limits>
+#include <random>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -87,6 +89,35 @@ TEST(MergerTest, RankColumnsGivesReciprocalRanksAndTiesShareTheBestRank) {
   EXPECT_THAT(Column(c, 0), ElementsAre(r(0), r(2), r(0), r(4), r(2)));
   EXPECT_THAT(Column(c, 1), ElementsAre(r(0), r(0), r(0), r(0), r(0))) << "a source that knows nothing";
   EXPECT_THAT(Column(c, 2), ElementsAre(r(4), r(1), r(3), r(0), r(1)));
+}
+
+// The radix-sorted ranks against the definition (rank = how many candidates score strictly
+// higher) on 600 scores with runs of ties, both signs, zeros of both signs, infinities and NaN
+// (NaN ranks after everything, tied with -inf).
+TEST(MergerTest, RankColumnsMatchesTheDefinitionOnScoresWithTiesSignsZerosAndNaN) {
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<int> pick(0, 9);
+  std::normal_distribution<float> gauss(0, 100);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> col;
+  for (int j = 0; j < 600; ++j) {
+    switch (pick(rng)) {
+      case 0: col.push_back(0.0f); break;
+      case 1: col.push_back(-0.0f); break;
+      case 2: col.push_back(static_cast<float>(j % 7)); break;  // runs of ties
+      case 3: col.push_back(j % 2 ? inf : -inf); break;
+      case 4: col.push_back(nan); break;
+      default: col.push_back(gauss(rng));
+    }
+  }
+  CandidateSet c = Columns({col});
+  RankColumns(&c, 3);
+  auto key = [](float x) { return std::isnan(x) ? -std::numeric_limits<float>::infinity() : x; };
+  for (size_t j = 0; j < col.size(); ++j) {
+    size_t higher = 0;
+    for (float other : col) higher += key(other) > key(col[j]);
+    ASSERT_EQ(c.Score(j, 0), static_cast<float>(1.0 / (3.0 + static_cast<double>(higher)))) << j << " " << col[j];
+  }
 }
 
 TEST(MergerTest, StandardizeColumnsGivesMeanZeroUnitDeviationAndZeroForAConstantColumn) {

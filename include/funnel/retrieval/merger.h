@@ -74,9 +74,10 @@ class Merger {
 // Standardizes each source column of a candidate set in place: mean 0, standard deviation 1
 // over the candidates (a constant column becomes 0). Fusion is then a weighted sum.
 void StandardizeColumns(CandidateSet* c);
-// Reciprocal ranks within each column: 1 / (k0 + rank), rank from 0, ties share the best rank.
+// Reciprocal ranks within each column: 1 / (k0 + rank), rank from 0, ties share the best rank,
+// NaN ranks last.
 void RankColumns(CandidateSet* c, double k0);
-// What Fuse does to a candidate set before weighting: ranks (when asked), then standardization.
+// What Fuse does to each column before weighting: ranks (when asked), then standardization.
 void NormalizeColumns(CandidateSet* c, const FusionOptions& options);
 
 }  // namespace funnel::retrieval
