@@ -21,6 +21,9 @@ constexpr uint32_t kBlockItems = 1024;
 
 constexpr size_t kBatchQueries = 32;
 
+// Half rows scored per call in the half scan: small, so that an early stop wastes little.
+constexpr uint32_t kHalfBlockRows = 256;
+
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 }  // namespace
@@ -53,6 +56,12 @@ std::vector<Neighbor> ExactSearchOne(std::span<const float> vectors, uint32_t nu
 // s' - E among allowed items: k allowed items score at least L, so every item of the true top k
 // does too, and its upper bound s' + E >= L. Those items are rescored with DotRowsGather, whose
 // scores are bit-identical to DotRows': the result is exactly ExactSearchOne's.
+//
+// The half rows are kept in decreasing norm, so the scan can stop early: no row after one of
+// norm n can score above |q|·n (Cauchy-Schwarz), so none has an upper bound above
+// |q|·n + 2E(n); once that is below L, the rest of the catalog is skipped. Trained factors'
+// norms follow popularity (a long tail of small ones), so most of a catalog is skipped for
+// most queries; the result is unchanged.
 std::vector<Neighbor> ExactIndex::SearchHalf(const float* query, size_t k,
                                              const std::function<bool(uint32_t)>& filter) const {
   if (k == 0 || num_ == 0) return {};
@@ -68,15 +77,26 @@ std::vector<Neighbor> ExactIndex::SearchHalf(const float* query, size_t k,
   float bar = -std::numeric_limits<float>::infinity();  // L once `lower` is full
   std::vector<uint32_t> ids;
   std::vector<float> upper;
-  std::vector<float> scores(std::min(num_, kBlockItems));
-  for (uint32_t begin = 0; begin < num_; begin += kBlockItems) {
-    const uint32_t rows = std::min(kBlockItems, num_ - begin);
+  // The bound on every later row's upper bound, from the current row's norm, rounded up.
+  const float reach = static_cast<float>(std::sqrt(q2) * (1 + 1e-6)) + 2 * rel;
+  auto later_cannot_reach = [&](float norm) { return 1.001f * (reach * norm + 2 * abs) < bar; };
+  std::vector<float> scores(std::min(num_, kHalfBlockRows));
+  bool done = false;
+  for (uint32_t begin = 0; begin < num_ && !done; begin += kHalfBlockRows) {
+    if (lower.full() && later_cannot_reach(norms_[begin])) break;
+    const uint32_t rows = std::min(kHalfBlockRows, num_ - begin);
     internal::DotRowsHalf(halves_.data() + size_t{begin} * dim_, rows, dim_, query, scores.data());
     for (uint32_t r = 0; r < rows; ++r) {
-      const uint32_t id = begin + r;
-      const float e = rel * norms_[id] + abs;
+      const uint32_t p = begin + r, id = order_[p];
+      const float e = rel * norms_[p] + abs;
       const float hi = scores[r] + e;
-      if (hi < bar) continue;
+      if (hi < bar) {
+        if (later_cannot_reach(norms_[p])) {
+          done = true;
+          break;
+        }
+        continue;
+      }
       if (filter && !filter(id)) continue;
       ids.push_back(id);
       upper.push_back(hi);
@@ -104,13 +124,21 @@ ExactIndex::ExactIndex(std::vector<float> vectors, uint32_t num, int dim)
   if (!internal::HalfRowsAreFast()) return;
   for (float x : vectors_)
     if (!(std::fabs(x) < 60000.0f)) return;
-  halves_.resize(vectors_.size());
-  for (size_t i = 0; i < vectors_.size(); ++i) halves_[i] = internal::FloatToHalf(vectors_[i]);
-  norms_.resize(num_);
+  std::vector<double> norms(num_);
   for (uint32_t r = 0; r < num_; ++r) {
     double sq = 0;
     for (int j = 0; j < dim_; ++j) sq += double{vectors_[size_t{r} * dim_ + j]} * vectors_[size_t{r} * dim_ + j];
-    norms_[r] = std::nextafter(static_cast<float>(std::sqrt(sq)), std::numeric_limits<float>::infinity());
+    norms[r] = std::sqrt(sq);
+  }
+  order_.resize(num_);
+  for (uint32_t r = 0; r < num_; ++r) order_[r] = r;
+  std::stable_sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) { return norms[a] > norms[b]; });
+  halves_.resize(vectors_.size());
+  norms_.resize(num_);
+  for (uint32_t p = 0; p < num_; ++p) {
+    const uint32_t r = order_[p];
+    for (int j = 0; j < dim_; ++j) halves_[size_t{p} * dim_ + j] = internal::FloatToHalf(vectors_[size_t{r} * dim_ + j]);
+    norms_[p] = std::nextafter(static_cast<float>(norms[r]), std::numeric_limits<float>::infinity());
   }
 }
 

@@ -38,8 +38,11 @@ class ExactIndex final : public VectorIndex {
   std::vector<Neighbor> SearchHalf(const float* query, size_t k, const std::function<bool(uint32_t)>& filter) const;
 
   std::vector<float> vectors_;
-  std::vector<uint16_t> halves_;  // vectors_ rounded to IEEE half; empty: scan floats
-  std::vector<float> norms_;      // |row|, rounded up
+  // The half copy, rows in decreasing norm (empty: scan floats only): row p is vectors_ row
+  // order_[p] rounded to IEEE half, norms_[p] its norm rounded up.
+  std::vector<uint16_t> halves_;
+  std::vector<uint32_t> order_;
+  std::vector<float> norms_;
   uint32_t num_;
   int dim_;
 };
