@@ -128,14 +128,19 @@ Status LiveCovisit::Flush() {
   w.Add("head", std::vector<uint64_t>{watermark_, positives_, events_after_cutoff_});
   w.Add("newest_us", std::vector<int64_t>{newest_us_});
   counts_.Write(w, kCounts);
+  // The directory, and the removal of older versions' states (of no further use), once per
+  // process: the first write.
+  const bool first_write = last_write_ == std::chrono::steady_clock::time_point{};
   const fs::path dir = fs::path(path_).parent_path();
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return absl::InternalError(Cat("cannot create ", dir.string(), ": ", ec.message()));
+  if (first_write) {
+    fs::create_directories(dir, ec);
+    if (ec) return absl::InternalError(Cat("cannot create ", dir.string(), ": ", ec.message()));
+  }
   FUNNEL_RETURN_IF_ERROR(w.Write(path_));
-  // Older versions' states are of no further use.
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path() != fs::path(path_) && entry.path().extension() == ".blob") fs::remove(entry.path(), ec);
+  if (first_write)
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.path() != fs::path(path_) && entry.path().extension() == ".blob") fs::remove(entry.path(), ec);
   dirty_ = false;
   last_write_ = std::chrono::steady_clock::now();
   return absl::OkStatus();
