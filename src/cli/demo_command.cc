@@ -16,7 +16,9 @@
 #include "funnel/events/generator.h"
 #include "funnel/events/jsonl_importer.h"
 #include "funnel/training/evaluation.h"
-#include "funnel/training/model_registry.h"
+#include "funnel/model/model_registry.h"
+#include "funnel/serving/ingest_pipeline.h"
+#include "funnel/serving/request_pipeline.h"
 
 namespace funnel::cli {
 
@@ -41,9 +43,8 @@ std::string ItemLabel(const store::EventStore& store, uint32_t item) {
   return label;
 }
 
-Status ShowRecommendations(const store::EventStore& store, const Config& cfg, const training::RetrievalModel& model,
-                           Timestamp now) {
-  // Three of the most active users: their latest engagements, then what the model serves them.
+Status ShowRecommendations(const store::EventStore& store, serving::RequestPipeline& pipeline, Timestamp now) {
+  // Three of the most active users: their latest events, then what the model serves them.
   std::vector<std::pair<uint64_t, UserIdx>> activity;
   std::vector<uint64_t> count(store.NumUsers(), 0);
   FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
@@ -53,24 +54,25 @@ Status ShowRecommendations(const store::EventStore& store, const Config& cfg, co
   for (uint32_t u = 0; u < count.size(); ++u) activity.push_back({count[u], UserIdx{u}});
   std::partial_sort(activity.begin(), activity.begin() + std::min<size_t>(3, activity.size()), activity.end(),
                     [](const auto& a, const auto& b) { return a.first > b.first; });
-  retrieval::StrengthRule rule(store, cfg.events, model.manifest().data);
-  const std::vector<std::string> sources = model.merger().SourceNames();
   for (size_t k = 0; k < std::min<size_t>(3, activity.size()); ++k) {
     const UserIdx user = activity[k].second;
-    FUNNEL_ASSIGN_OR_RETURN(retrieval::UserState state,
-                            retrieval::BuildUserState(store, rule, user, now, model.manifest().data.recent_items));
+    std::vector<std::string> latest;  // newest last
+    FUNNEL_RETURN_IF_ERROR(store.UserHistory(user, Timestamp::Min(), now, [&](const store::HistoryEntry& h) {
+      if (store.TypeName(h.type) == "impression") return true;
+      latest.push_back(Cat(ItemLabel(store, Raw(h.item)), " ", store.TypeName(h.type)));
+      return true;
+    }));
     std::cout << fmt::format("   user {} ({} events). Latest engagements:\n", store.UserName(user), activity[k].first);
-    for (size_t r = 0; r < std::min<size_t>(5, state.recent.size()); ++r)
-      std::cout << "      " << ItemLabel(store, state.recent[r]) << "\n";
-    retrieval::CandidateSet c = model.merger().Candidates(state, now);
-    std::vector<retrieval::Candidate> top = model.merger().Fuse(c, 8);
-    std::cout << fmt::format("     recommended (from {} candidates; found by):\n", c.items.size());
-    for (size_t r = 0; r < top.size(); ++r) {
-      size_t j = std::find(c.items.begin(), c.items.end(), top[r].item) - c.items.begin();
+    for (size_t r = 0; r < std::min<size_t>(5, latest.size()); ++r) std::cout << "      " << latest[latest.size() - 1 - r] << "\n";
+    FUNNEL_ASSIGN_OR_RETURN(serving::Recommendation rec,
+                            pipeline.Recommend({.user = store.UserName(user), .k = 8, .at = now, .explain = true}));
+    std::cout << fmt::format("     recommended (from {} candidates; found by):\n", rec.candidates);
+    for (const serving::RecommendedItem& it : rec.items) {
       std::string found;
-      for (size_t s = 0; s < sources.size(); ++s)
-        if (j < c.found_by.size() && (c.found_by[j] >> s & 1)) found += (found.empty() ? "" : ",") + sources[s];
-      std::cout << fmt::format("      {:>2}. {:<28} {}\n", r + 1, ItemLabel(store, top[r].item), found);
+      for (const serving::SourceScore& s : it.sources)
+        if (s.retrieved) found += (found.empty() ? "" : ",") + s.source;
+      const std::optional<ItemIdx> idx = store.FindItem(it.item);
+      std::cout << fmt::format("      {:>2}. {:<28} {}\n", it.rank, idx ? ItemLabel(store, Raw(*idx)) : it.item, found);
     }
   }
   return absl::OkStatus();
@@ -80,7 +82,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, RetrievalTrainOptionsFromConfig(cfg));
   namespace fs = std::filesystem;
-  for (const char* sub : {"/events", "/online", "/models"}) {
+  for (const char* sub : {"/events", "/online", "/models", "/covisit_live"}) {
     // The demo owns its data directory: start clean so figures are comparable between runs.
     std::error_code ec;
     fs::remove_all(common.data_dir + sub, ec);
@@ -95,21 +97,23 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
                            WithCommas(gen.impressions), WithCommas(gen.sessions), args.gen.out_dir);
 
   std::cout << "== 2. import into the event store (and the online features, batch by batch)\n";
-  FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, false));
-  FUNNEL_ASSIGN_OR_RETURN(auto online, OpenOnlineFeatures(common, cfg, *store));
-  std::unique_ptr<events::RecordSink> sink = features::OnlineFeatures::FeedingSink(*store, *online, kImportFeeding);
+  FUNNEL_ASSIGN_OR_RETURN(auto ingest, serving::IngestPipeline::Open(common.data_dir, cfg, {.feeding = serving::kFileFeeding}));
   events::ImportOptions opts;
   opts.batch_size = cfg.store.commit_batch;
   opts.progress = true;
   for (auto [file, kind] : {std::pair{"items.jsonl", events::RecordKind::kItem},
                             std::pair{"events.jsonl", events::RecordKind::kEvent}}) {
-    FUNNEL_ASSIGN_OR_RETURN(events::ImportReport r,
-                            events::ImportJsonLines(args.gen.out_dir + "/" + file, kind, *sink, cfg.import, opts));
+    FUNNEL_ASSIGN_OR_RETURN(events::ImportReport r, events::ImportJsonLines(args.gen.out_dir + "/" + file, kind,
+                                                                            ingest->sink(), cfg.import, opts));
     double rate = r.seconds > 0 ? (r.accepted + r.duplicates) / r.seconds : 0;
     std::cout << fmt::format("   {:<12} {} accepted, {} rejected in {:.2f} s ({} records/s, durable)\n", file,
                              WithCommas(r.accepted), WithCommas(r.rejected), r.seconds, WithCommas(uint64_t(rate)));
     if (r.rejected > 0) return absl::InternalError(Cat("generated data was rejected: ", r.first_errors.front()));
   }
+  FUNNEL_RETURN_IF_ERROR(ingest->Close());
+  store::EventStore* store = &ingest->store();
+  features::OnlineFeatures* online = ingest->online();
+  if (online == nullptr) return absl::FailedPreconditionError("the demo needs [online] update_on_ingest = true");
 
   std::cout << "== 3. what the store holds\n";
   store::StoreStats st = store->Stats();
@@ -120,14 +124,12 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   std::cout << fmt::format("== 4. online features ({} backend, {} MiB of state for {} users)\n", online->backend(),
                            online->StateBytes() >> 20, WithCommas(st.users));
   std::string user, item;
-  Timestamp last;
   FUNNEL_RETURN_IF_ERROR(store->Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
     user = store->UserName(e.user);
     item = store->ItemName(e.item);
-    last = e.ts;
     return true;
   }));
-  const Timestamp now = Timestamp::FromMicros(last.micros() + 1);
+  const Timestamp now = serving::DefaultRequestTime(*store);
   std::vector<std::string> items = {item};
   FUNNEL_ASSIGN_OR_RETURN(features::FeatureMatrix x, online->Compute(user, items, now));
   std::cout << fmt::format("   user {} x item {} as of {}:\n", user, item, FormatUtc(now));
@@ -140,7 +142,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   std::cout << "== 5. train every retrieval source; tune on validation carve-outs; register the model\n";
   FUNNEL_ASSIGN_OR_RETURN(training::TrainedRetrieval trained,
                           training::TrainRetrieval(*store, cfg.events, Timestamp::Max(), topt));
-  FUNNEL_ASSIGN_OR_RETURN(training::ModelRegistry registry, training::ModelRegistry::Open(common.data_dir));
+  FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(common.data_dir));
   FUNNEL_ASSIGN_OR_RETURN(std::string version, registry.Register(trained, *store));
   std::cout << fmt::format("   model {} ({:.1f} s, {} validation users). Validation:\n", version, trained.seconds,
                            trained.validation_users);
@@ -164,8 +166,10 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   }
 
   std::cout << "== 7. recommendations from the current model\n";
-  FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const training::RetrievalModel> model, registry.LoadCurrent());
-  FUNNEL_RETURN_IF_ERROR(ShowRecommendations(*store, cfg, *model, now));
+  FUNNEL_ASSIGN_OR_RETURN(auto served, serving::LoadServingModel(common.data_dir, *store, cfg.events, now));
+  serving::ModelHandle models(std::move(served));
+  serving::RequestPipeline pipeline(*store, models, cfg.events);
+  FUNNEL_RETURN_IF_ERROR(ShowRecommendations(*store, pipeline, now));
   std::cout << fmt::format("\nnext: funnel recommend --data {} --user {} ; funnel eval --data {}\n", common.data_dir,
                            user, common.data_dir);
   return absl::OkStatus();

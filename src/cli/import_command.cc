@@ -5,11 +5,11 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
-#include "cli/store_access.h"
 #include <fmt/format.h>
 
 #include "funnel/events/jsonl_importer.h"
 #include "funnel/events/movielens_importer.h"
+#include "funnel/serving/ingest_pipeline.h"
 
 namespace funnel::cli {
 
@@ -37,23 +37,11 @@ void PrintReport(const events::ImportReport& r) {
 int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_view what) {
   StatusOr<Config> cfg = common.LoadConfig();
   if (!cfg.ok()) return Fail(cfg.status());
-  StatusOr<std::unique_ptr<store::EventStore>> store = OpenEventStore(common, *cfg, false);
-  if (!store.ok()) return Fail(store.status());
   // Imports feed the online features batch by batch, so they are current when the import ends.
-  std::unique_ptr<training::LiveCovisit> live;  // outlives the online writer that feeds it
-  std::unique_ptr<features::OnlineFeatures> online;
-  std::unique_ptr<events::RecordSink> feeding;
-  events::RecordSink* sink = store->get();
-  if (cfg->online.update_on_ingest && !args.no_online) {
-    StatusOr<std::unique_ptr<features::OnlineFeatures>> o = OpenOnlineFeatures(common, *cfg, **store);
-    if (!o.ok()) return Fail(o.status());
-    online = std::move(*o);
-    StatusOr<std::unique_ptr<training::LiveCovisit>> l = AttachLiveCovisit(common, *cfg, **store, *online);
-    if (!l.ok()) return Fail(l.status());
-    live = std::move(*l);
-    feeding = features::OnlineFeatures::FeedingSink(**store, *online, kImportFeeding);
-    sink = feeding.get();
-  }
+  StatusOr<std::unique_ptr<serving::IngestPipeline>> ingest = serving::IngestPipeline::Open(
+      common.data_dir, *cfg, {.online = !args.no_online, .feeding = serving::kFileFeeding});
+  if (!ingest.ok()) return Fail(ingest.status());
+  events::RecordSink& sink = (*ingest)->sink();
 
   events::ImportOptions opts;
   opts.batch_size = args.batch > 0 ? args.batch : cfg->store.commit_batch;
@@ -70,17 +58,15 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
   }
   StatusOr<events::ImportReport> report;
   if (what == "movielens") {
-    report = events::ImportMovieLens(args.input, *sink, opts);
+    report = events::ImportMovieLens(args.input, sink, opts);
   } else {
     events::RecordKind kind = what == "events" ? events::RecordKind::kEvent
                               : what == "items" ? events::RecordKind::kItem
                                                 : events::RecordKind::kUser;
-    report = events::ImportJsonLines(args.input, kind, *sink, cfg->import, opts);
+    report = events::ImportJsonLines(args.input, kind, sink, cfg->import, opts);
   }
-  // Kept whatever the import's outcome: what was folded came from stored events. The feed first,
-  // so the last batch is in the live state when it is written.
-  Status flushed = feeding ? feeding->Flush() : absl::OkStatus();
-  if (flushed.ok() && live) flushed = live->Flush();
+  // Kept whatever the import's outcome: what was folded came from stored events.
+  Status flushed = (*ingest)->Close();
   if (!report.ok()) return Fail(report.status());
   if (!flushed.ok()) return Fail(flushed);
   PrintReport(*report);

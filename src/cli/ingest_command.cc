@@ -14,8 +14,8 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
-#include "cli/store_access.h"
 #include "funnel/events/kafka_consumer.h"
+#include "funnel/serving/ingest_pipeline.h"
 
 namespace funnel::cli {
 
@@ -93,23 +93,8 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
     };
   }
 
-  StatusOr<std::unique_ptr<store::EventStore>> store = OpenEventStore(common, *cfg, false);
-  if (!store.ok()) return Fail(store.status());
-
-  std::unique_ptr<training::LiveCovisit> live;  // outlives the online writer that feeds it
-  std::unique_ptr<features::OnlineFeatures> online;
-  std::unique_ptr<events::RecordSink> feeding;
-  events::RecordSink* sink = store->get();
-  if (cfg->online.update_on_ingest) {
-    StatusOr<std::unique_ptr<features::OnlineFeatures>> o = OpenOnlineFeatures(common, *cfg, **store);
-    if (!o.ok()) return Fail(o.status());
-    online = std::move(*o);
-    StatusOr<std::unique_ptr<training::LiveCovisit>> l = AttachLiveCovisit(common, *cfg, **store, *online);
-    if (!l.ok()) return Fail(l.status());
-    live = std::move(*l);
-    feeding = features::OnlineFeatures::FeedingSink(**store, *online);
-    sink = feeding.get();
-  }
+  StatusOr<std::unique_ptr<serving::IngestPipeline>> ingest = serving::IngestPipeline::Open(common.data_dir, *cfg);
+  if (!ingest.ok()) return Fail(ingest.status());
 
   InstallStopHandlers();
   auto start = std::chrono::steady_clock::now();
@@ -117,7 +102,7 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
   Status run;
   {
     StatusOr<std::unique_ptr<events::KafkaIngestor>> ingestor =
-        events::KafkaIngestor::Create(opts, *sink, cfg->import);
+        events::KafkaIngestor::Create(opts, (*ingest)->sink(), cfg->import);
     if (!ingestor.ok()) return Fail(ingestor.status());
     events::RunLimits limits;
     limits.stop = [] { return g_stop_requested.load(std::memory_order_relaxed); };
@@ -126,12 +111,7 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
     run = (*ingestor)->Run(limits);
     st = (*ingestor)->stats();
   }  // leaves the group before the summary, so a restarted consumer is not kept waiting
-  if (feeding) {
-    if (Status s = feeding->Flush(); !s.ok() && run.ok()) run = s;
-  }
-  if (live) {
-    if (Status s = live->Flush(); !s.ok() && run.ok()) run = s;
-  }
+  if (Status s = (*ingest)->Close(); !s.ok() && run.ok()) run = s;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   PrintSummary(args, st, seconds);
   if (!run.ok()) return Fail(run);

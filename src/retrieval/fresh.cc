@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "funnel/core/blob_file.h"
 
@@ -28,9 +29,13 @@ FreshSource::FreshSource(std::vector<int64_t> created_us, const FreshOptions& op
 }
 
 float FreshSource::ScoreAt(uint32_t item, int64_t now_us) const {
-  if (item >= created_us_.size() || created_us_[item] == TrainingSet::kNever || created_us_[item] > now_us) return 0;
-  double age_days = static_cast<double>(now_us - created_us_[item]) / 86400e6;
-  return static_cast<float>(std::exp2(-age_days / options_.half_life_days));
+  if (item >= created_us_.size() || created_us_[item] == TrainingSet::kNever || created_us_[item] > now_us)
+    return -std::numeric_limits<float>::infinity();
+  // The log2 of the decay 2^(-age / half_life), not the decay itself: the same order, but a
+  // float 2^-x is 0 past 149 half-lives (298 days at the default), so every older item would
+  // tie, and a request years after the data would see no fresh order at all.
+  const double age_days = static_cast<double>(now_us - created_us_[item]) / 86400e6;
+  return static_cast<float>(-age_days / options_.half_life_days);
 }
 
 void FreshSource::Retrieve(const UserState& user, const RetrieveParams& params, std::vector<Candidate>* out) const {

@@ -102,6 +102,24 @@ void RankColumn(const CandidateSet& c, size_t s, double k0, std::vector<float>* 
 void Standardize(std::vector<float>* x) {
   const size_t n = x->size();
   if (n == 0) return;
+  // A source's "knows nothing" score may be -inf (fresh for an item of unknown age): it stands at
+  // the column's finite minimum, as +inf at its maximum and NaN at its minimum, so one such value
+  // cannot turn every standardized score into NaN.
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  bool non_finite = false;
+  for (float v : *x) {
+    if (std::isfinite(v)) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    } else {
+      non_finite = true;
+    }
+  }
+  if (non_finite) {
+    if (lo > hi) lo = hi = 0;  // nothing finite: a constant column
+    for (float& v : *x)
+      if (!std::isfinite(v)) v = v > 0 ? hi : lo;
+  }
   double sum = 0, sq = 0;
   for (float v : *x) sum += v;
   const double mean = sum / static_cast<double>(n);

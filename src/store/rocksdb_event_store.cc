@@ -428,6 +428,12 @@ class RocksEventStore final : public EventStore {
     return counters_.next_seq;
   }
 
+  std::optional<Timestamp> NewestEventTime() const override {
+    std::lock_guard l(stats_mu_);
+    if (counters_.events == 0) return std::nullopt;
+    return Timestamp::FromMicros(counters_.max_ts);
+  }
+
   StoreStats Stats() const override {
     StoreStats st;
     Counters c;
@@ -805,6 +811,16 @@ class RocksEventStore final : public EventStore {
 StatusOr<std::unique_ptr<EventStore>> EventStore::Open(const EventStoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("event store path is empty");
   return RocksEventStore::Open(options);
+}
+
+}  // namespace funnel::store
+
+namespace funnel::store {
+
+std::optional<Timestamp> DataPresent(const EventStore& store) {
+  std::optional<Timestamp> newest = store.NewestEventTime();
+  if (!newest || newest->micros() == INT64_MAX) return newest;
+  return Timestamp::FromMicros(newest->micros() + 1);
 }
 
 }  // namespace funnel::store

@@ -287,8 +287,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   // decayed count is zero), and events stored later are after the cutoff, where the live
   // co-visitation fold picks them up.
   if (cutoff == Timestamp::Max()) {
-    if (const std::optional<Timestamp> last = store.Stats().last_ts; last && last->micros() < INT64_MAX)
-      cutoff = Timestamp::FromMicros(last->micros() + 1);
+    if (const std::optional<Timestamp> present = store::DataPresent(store)) cutoff = *present;
   }
   const int threads = options.threads > 0 ? options.threads : HardwareThreads();
   FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(options));

@@ -4,6 +4,7 @@
 #include "funnel/retrieval/fresh.h"
 
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <iterator>
 
@@ -14,6 +15,8 @@
 
 namespace funnel::retrieval {
 namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -38,37 +41,49 @@ std::unique_ptr<FreshSource> Sample(FreshOptions o = {.half_life_days = 2, .max_
                                 o);
 }
 
-TEST(FreshTest, ScoreHalvesPerHalfLifeOfAgeAndIsZeroBeforeCreationOrWhenUnknown) {
+TEST(FreshTest, ScoreIsMinusHalfLivesOfAgeAndMinusInfinityBeforeCreationOrWhenUnknown) {
   auto f = Sample();
   std::vector<uint32_t> items = {0, 1, 2, 3, 4, 5, 6, 100};
   std::vector<float> s(items.size());
   f->Score({}, items, kNow, s);
-  EXPECT_EQ(s[0], 0.5f);
-  EXPECT_EQ(s[1], 0.0f) << "created after now";
-  EXPECT_EQ(s[2], 0.0f) << "creation time unknown";
-  EXPECT_EQ(s[3], std::exp2(-10.0f)) << "too old to retrieve, still scored";
-  EXPECT_EQ(s[4], std::exp2(-7.0f));
-  EXPECT_EQ(s[5], 1.0f);
-  EXPECT_FLOAT_EQ(s[6], static_cast<float>(std::sqrt(0.5)));
-  EXPECT_EQ(s[7], 0.0f) << "outside the model";
+  EXPECT_EQ(s[0], -1.0f);
+  EXPECT_EQ(s[1], -kInf) << "created after now";
+  EXPECT_EQ(s[2], -kInf) << "creation time unknown";
+  EXPECT_EQ(s[3], -10.0f) << "too old to retrieve, still scored";
+  EXPECT_EQ(s[4], -7.0f);
+  EXPECT_EQ(s[5], 0.0f);
+  EXPECT_FLOAT_EQ(s[6], -0.5f);
+  EXPECT_EQ(s[7], -kInf) << "outside the model";
   // An hour later item 1 exists, at age half an hour.
   f->Score({}, items, Timestamp::FromMicros(kNowUs + kHourUs), s);
-  EXPECT_FLOAT_EQ(s[1], static_cast<float>(std::exp2(-0.5 / 24 / 2)));
+  EXPECT_FLOAT_EQ(s[1], static_cast<float>(-0.5 / 24 / 2));
+}
+
+TEST(FreshTest, ScoresKeepAgeOrderDecadesAfterUpload) {
+  // 2^(-age / 2 days) underflows a float after 298 days: every item would tie at 0.
+  auto f = Sample();
+  std::vector<uint32_t> items = {5, 6, 0, 4, 3};  // newest first
+  std::vector<float> s(items.size());
+  f->Score({}, items, Timestamp::FromMicros(kNowUs + 30 * 365 * kDayUs), s);
+  for (size_t j = 0; j + 1 < s.size(); ++j) {
+    EXPECT_TRUE(std::isfinite(s[j])) << items[j];
+    EXPECT_GT(s[j], s[j + 1]) << items[j] << " is newer than " << items[j + 1];
+  }
 }
 
 TEST(FreshTest, RetrieveIsNewestFirstWithinMaxAgeAndNeverCreatedAfterNow) {
   auto f = Sample();
   // Item 1 (future), 2 (unknown) and 3 (20 days) never; 4 is exactly max_age old: kept.
   EXPECT_THAT(Retrieve(*f, {}, 10, kNow),
-              ElementsAre(std::pair(5u, 1.0f), std::pair(6u, static_cast<float>(std::sqrt(0.5))), std::pair(0u, 0.5f),
-                          std::pair(4u, std::exp2(-7.0f))));
+              ElementsAre(std::pair(5u, 0.0f), std::pair(6u, -0.5f), std::pair(0u, -1.0f),
+                          std::pair(4u, -7.0f)));
   // A day earlier, items 1 and 5 do not exist yet, 6 is created exactly then (age 0), 4 is 13
   // days old and 3 is 19.
   auto earlier = Retrieve(*f, {}, 10, Timestamp::FromMicros(kNowUs - kDayUs));
   std::vector<uint32_t> ids;
   for (auto& [i, s] : earlier) ids.push_back(i);
   EXPECT_THAT(ids, ElementsAre(6u, 0u, 4u));
-  EXPECT_EQ(earlier[0].second, 1.0f);
+  EXPECT_EQ(earlier[0].second, 0.0f);
 }
 
 TEST(FreshTest, RetrieveSkipsExcludedItemsAndStopsAtK) {
@@ -76,8 +91,8 @@ TEST(FreshTest, RetrieveSkipsExcludedItemsAndStopsAtK) {
   UserState u;
   u.exclude = {5, 0};
   EXPECT_THAT(Retrieve(*f, u, 10, kNow),
-              ElementsAre(std::pair(6u, static_cast<float>(std::sqrt(0.5))), std::pair(4u, std::exp2(-7.0f))));
-  EXPECT_THAT(Retrieve(*f, u, 1, kNow), ElementsAre(std::pair(6u, static_cast<float>(std::sqrt(0.5)))));
+              ElementsAre(std::pair(6u, -0.5f), std::pair(4u, -7.0f)));
+  EXPECT_THAT(Retrieve(*f, u, 1, kNow), ElementsAre(std::pair(6u, -0.5f)));
   EXPECT_TRUE(Retrieve(*f, u, 0, kNow).empty());
 }
 
@@ -105,8 +120,8 @@ TEST(FreshTest, BuildHidesItemsUploadedAtOrAfterTheCutoff) {
   // Even requested two days later, items unknown as of the cutoff never appear.
   auto later = Retrieve(*f, {}, 10, Timestamp::FromMicros(kNowUs + 2 * kDayUs));
   ASSERT_EQ(later.size(), 2u);
-  EXPECT_EQ(later[0], std::pair(0u, 0.125f));
-  EXPECT_EQ(later[1], std::pair(3u, 0.0625f));
+  EXPECT_EQ(later[0], std::pair(0u, -3.0f));
+  EXPECT_EQ(later[1], std::pair(3u, -4.0f));
 }
 
 TEST(FreshTest, SaveThenLoadGivesTheSameSourceWithItsOptions) {

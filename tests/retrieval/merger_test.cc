@@ -137,6 +137,18 @@ TEST(MergerTest, StandardizeColumnsGivesMeanZeroUnitDeviationAndZeroForAConstant
   EXPECT_TRUE(empty.items.empty());
 }
 
+TEST(MergerTest, StandardizeColumnsPutsInfinitiesAndNaNAtTheColumnsFiniteEnds) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  // Fresh scores an item of unknown age -inf: the column must stay finite, as if it were {1, 1, 2, 6, 6}.
+  CandidateSet c = Columns({{-inf, 1, 2, 6, inf}, {nan, 1, 2, 6, 6}, {-inf, -inf, -inf, -inf, -inf}});
+  StandardizeColumns(&c);
+  CandidateSet want = Columns({{1, 1, 2, 6, 6}, {1, 1, 2, 6, 6}, {0, 0, 0, 0, 0}});
+  StandardizeColumns(&want);
+  EXPECT_EQ(Column(c, 0), Column(want, 0));
+  EXPECT_EQ(Column(c, 1), Column(want, 1));
+  EXPECT_THAT(Column(c, 2), ElementsAre(0.0f, 0.0f, 0.0f, 0.0f, 0.0f));
+}
+
 // z-scores of a column, in double: the twin of StandardizeColumns.
 std::vector<double> Z(const std::vector<double>& x) {
   double mean = 0, sq = 0;

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "funnel/retrieval/covisit.h"
-#include "funnel/training/model_registry.h"
+#include "funnel/model/model_registry.h"
 #include "funnel/training/retrieval_trainer.h"
 #include "support/test_store.h"
 
@@ -17,7 +17,7 @@ namespace funnel::testing {
 
 // Adds the events before day 1 to `store`, trains and registers; nullptr (with a test failure)
 // when any step fails.
-inline std::shared_ptr<const training::RetrievalModel> TrainSmallCovisitModel(TestStore& store,
+inline std::shared_ptr<const model::RetrievalModel> TrainSmallCovisitModel(TestStore& store,
                                                                               const std::string& data_dir) {
   for (int u = 0; u < 6; ++u) {
     store.Add("u" + std::to_string(u), "a", "like", 100.0 * u);
@@ -33,7 +33,7 @@ inline std::shared_ptr<const training::RetrievalModel> TrainSmallCovisitModel(Te
   auto trained = training::TrainRetrieval(store.store(), EventsConfig{}, TestStore::At(TestStore::kDay), o);
   EXPECT_TRUE(trained.ok()) << trained.status();
   if (!trained.ok()) return nullptr;
-  auto registry = training::ModelRegistry::Open(data_dir);
+  auto registry = model::ModelRegistry::Open(data_dir);
   EXPECT_TRUE(registry.ok()) << registry.status();
   if (!registry.ok()) return nullptr;
   auto version = registry->Register(*trained, store.store());
@@ -44,7 +44,7 @@ inline std::shared_ptr<const training::RetrievalModel> TrainSmallCovisitModel(Te
 }
 
 // The model's co-visitation source (a test failure when it has none).
-inline const retrieval::CovisitSource& CovisitOf(const training::RetrievalModel& m) {
+inline const retrieval::CovisitSource& CovisitOf(const model::RetrievalModel& m) {
   for (const auto& slot : m.merger().slots())
     if (slot.source->name() == "covisit") return dynamic_cast<const retrieval::CovisitSource&>(*slot.source);
   ADD_FAILURE() << "no covisit source";

@@ -1,8 +1,11 @@
 // The fresh source: recently created items, newest first, for cold start and exploration (a
 // new upload has no engagement yet, so no other source can find it).
 //
-// Score: 2^(-age / half_life), age from the item's upload time (metadata) or first event, as of
-// the request time. Items not created yet at the request time are never returned.
+// Score: -age / half_life, the log2 of the decay 2^(-age / half_life) (0 for an item uploaded at
+// the request time, -1 one half-life later), age from the item's upload time (metadata) or
+// first event, as of the request time. In the log domain no age underflows, so items stay in
+// age order at any distance in time. Items not created yet at the request time, or of unknown
+// creation, score -inf and are never returned.
 // Thread-safety: immutable after Build; Retrieve/Score are safe concurrently.
 #pragma once
 

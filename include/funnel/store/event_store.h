@@ -124,6 +124,16 @@ class EventStore : public events::RecordSink {
   virtual StoreStats Stats() const = 0;
   // The sequence number the next stored event will get: every stored event has seq < NextSeq().
   virtual uint64_t NextSeq() const = 0;
+  // The newest stored event's time; nullopt when the store holds no event. Cheap (a counter).
+  virtual std::optional<Timestamp> NewestEventTime() const = 0;
 };
+
+// The data's present: just past the newest stored event, so a read as of it uses every stored
+// event (nothing stamped at or after a read's time is used). The default time of every command
+// and request that takes one (`recommend --at`, `features --at`, `train --until`, a request's
+// `ts`), never the wall clock: a store of last year's events is served as of last year, so
+// trending, fresh and every decay see the catalog as it was when the data ends. nullopt for an
+// empty store.
+std::optional<Timestamp> DataPresent(const EventStore& store);
 
 }  // namespace funnel::store

@@ -22,6 +22,7 @@
 #include "funnel/core/time.h"
 #include "funnel/eval/metrics.h"
 #include "funnel/eval/protocol.h"
+#include "funnel/model/model_registry.h"
 #include "funnel/retrieval/cf_sources.h"
 #include "funnel/retrieval/covisit.h"
 #include "funnel/retrieval/fresh.h"
@@ -31,6 +32,8 @@
 #include "funnel/store/event_store.h"
 
 namespace funnel::training {
+
+using model::ValidationRow;
 
 // The parameters tuning chooses (the defaults apply when it cannot run).
 struct RetrievalChoices {
@@ -84,25 +87,10 @@ struct RetrievalTrainOptions {
   int threads = 0;              // 0: every core
 };
 
-// How one source (or the fusion) did on the validation split.
-struct ValidationRow {
-  std::string name;
-  std::string params;  // the chosen parameters, human-readable
-  eval::MetricsSummary metrics;
-};
-
-struct TrainedRetrieval {
-  Timestamp cutoff;
-  std::vector<retrieval::SourceSlot> slots;  // fitted on everything before the cutoff, weights tuned
-  size_t max_candidates = 1000;
-  retrieval::FusionOptions fusion;
-  retrieval::TrainingSetOptions data;  // request-time states must weigh events the same way
-  uint32_t num_users = 0, num_items = 0;
-  uint64_t training_events = 0;
-  std::vector<ValidationRow> validation;  // empty when not tuned
+// The fitted sources and the choices requests must repeat (what the registry writes), plus
+// the parameters tuning chose.
+struct TrainedRetrieval : model::BundleContents {
   RetrievalChoices choices;
-  size_t validation_users = 0;
-  double seconds = 0;
 };
 
 // The known source names, for messages.

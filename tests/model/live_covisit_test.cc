@@ -3,7 +3,7 @@
 // co-visitation is exactly the refold from the cutoff (WithEventsSinceCutoff) when events arrive
 // in time order; a request in the past, a corrupt file and a file of another model version all
 // fall back to the refold. Real RocksDB event store, real registry, real files.
-#include "funnel/training/live_covisit.h"
+#include "funnel/model/live_covisit.h"
 
 #include <filesystem>
 #include <fstream>
@@ -18,7 +18,7 @@
 #include "support/covisit_model.h"
 #include "support/test_store.h"
 
-namespace funnel::training {
+namespace funnel::model {
 namespace {
 
 using testing::TempDir;
@@ -215,4 +215,4 @@ TEST(CovisitCountsTest, WriteThenReadContinuesTheFoldExactly) {
 }
 
 }  // namespace
-}  // namespace funnel::training
+}  // namespace funnel::model

@@ -30,10 +30,10 @@
 #include "funnel/retrieval/covisit.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/store/event_store.h"
-#include "funnel/training/model_catch_up.h"
-#include "funnel/training/model_registry.h"
+#include "funnel/model/model_catch_up.h"
+#include "funnel/model/model_registry.h"
 
-namespace funnel::training {
+namespace funnel::model {
 
 struct LiveOpenReport {
   bool restored = false;   // a persisted state of this model version was loaded
@@ -99,4 +99,4 @@ class LiveCovisit final : public features::StreamFold {
   Status error_;  // of a history read inside Apply, returned by the next Persist
 };
 
-}  // namespace funnel::training
+}  // namespace funnel::model

@@ -1,4 +1,4 @@
-#include "funnel/training/model_registry.h"
+#include "funnel/model/model_registry.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include "funnel/core/blob_file.h"
 #include "funnel/core/logging.h"
 
-namespace funnel::training {
+namespace funnel::model {
 
 namespace fs = std::filesystem;
 
@@ -205,7 +205,7 @@ StatusOr<std::string> ModelRegistry::Current() const {
   return v;
 }
 
-StatusOr<std::string> ModelRegistry::Register(const TrainedRetrieval& trained, const store::EventStore& store) {
+StatusOr<std::string> ModelRegistry::Register(const BundleContents& trained, const store::EventStore& store) {
   std::vector<std::string> versions = Versions();
   const int next = versions.empty() ? 1 : std::stoi(versions.back().substr(1)) + 1;
   const std::string version = fmt::format("v{:06d}", next);
@@ -295,4 +295,4 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::LoadCurrent() con
   return Load(v);
 }
 
-}  // namespace funnel::training
+}  // namespace funnel::model

@@ -1,4 +1,4 @@
-#include "funnel/training/live_covisit.h"
+#include "funnel/model/live_covisit.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,9 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "funnel/core/blob_file.h"
-#include "training/covisit_seed.h"
+#include "model/covisit_seed.h"
 
-namespace funnel::training {
+namespace funnel::model {
 
 namespace fs = std::filesystem;
 
@@ -171,4 +171,4 @@ StatusOr<std::shared_ptr<const RetrievalModel>> LiveCovisit::ModelAt(const std::
   return live->Model();
 }
 
-}  // namespace funnel::training
+}  // namespace funnel::model

@@ -1,7 +1,7 @@
 // The model registry over a real trained model: a registered version loads back to a model whose
 // candidates and fused lists equal the in-memory one's; versions count up and CURRENT follows;
 // damaged manifests and missing source files are refused naming the file.
-#include "funnel/training/model_registry.h"
+#include "funnel/model/model_registry.h"
 
 #include <cmath>
 #include <filesystem>
@@ -11,10 +11,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "funnel/training/retrieval_trainer.h"
 #include "support/test_store.h"
 
-namespace funnel::training {
+namespace funnel::model {
 namespace {
+
+// Models come from the real trainer, so the registry is tested on what it is given in use.
+using training::RetrievalTrainOptions;
+using training::TrainedRetrieval;
+using training::TrainRetrieval;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -216,4 +222,4 @@ TEST_F(ModelRegistryTest, AMissingSourceOrItemsFileIsRefusedNamingIt) {
 }
 
 }  // namespace
-}  // namespace funnel::training
+}  // namespace funnel::model

@@ -18,9 +18,9 @@
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
 #include "funnel/store/event_store.h"
-#include "funnel/training/model_registry.h"
+#include "funnel/model/model_registry.h"
 
-namespace funnel::training {
+namespace funnel::model {
 
 struct CatchUpReport {
   uint64_t events = 0;     // events in [cutoff, until)
@@ -36,4 +36,4 @@ StatusOr<std::shared_ptr<const RetrievalModel>> WithEventsSinceCutoff(std::share
                                                                        const EventsConfig& events, Timestamp until,
                                                                        CatchUpReport* report = nullptr);
 
-}  // namespace funnel::training
+}  // namespace funnel::model

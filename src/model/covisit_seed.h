@@ -12,9 +12,9 @@
 #include "funnel/retrieval/covisit.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/store/event_store.h"
-#include "funnel/training/model_registry.h"
+#include "funnel/model/model_registry.h"
 
-namespace funnel::training::internal {
+namespace funnel::model::internal {
 
 // The model's co-visitation source; nullptr when it has none.
 inline const retrieval::CovisitSource* FindCovisit(const RetrievalModel& model) {
@@ -41,4 +41,4 @@ inline Status SeedUserBeforeCutoff(const store::EventStore& store, retrieval::St
   return absl::OkStatus();
 }
 
-}  // namespace funnel::training::internal
+}  // namespace funnel::model::internal

@@ -20,12 +20,33 @@
 #include "funnel/core/ids.h"
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
+#include "funnel/eval/metrics.h"
 #include "funnel/retrieval/merger.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/store/event_store.h"
-#include "funnel/training/retrieval_trainer.h"
 
-namespace funnel::training {
+namespace funnel::model {
+
+// How one source (or the fusion) did on the validation split.
+struct ValidationRow {
+  std::string name;
+  std::string params;  // the chosen parameters, human-readable
+  eval::MetricsSummary metrics;
+};
+
+// What a trainer hands the registry: every fitted source and the choices requests must repeat.
+struct BundleContents {
+  Timestamp cutoff;
+  std::vector<retrieval::SourceSlot> slots;  // fitted on everything before the cutoff, weights tuned
+  size_t max_candidates = 1000;
+  retrieval::FusionOptions fusion;
+  retrieval::TrainingSetOptions data;  // request-time states must weigh events the same way
+  uint32_t num_users = 0, num_items = 0;
+  uint64_t training_events = 0;
+  std::vector<ValidationRow> validation;  // empty when not tuned
+  size_t validation_users = 0;
+  double seconds = 0;
+};
 
 struct ModelManifest {
   std::string version;     // "v000001"
@@ -73,7 +94,7 @@ class ModelRegistry {
   static StatusOr<ModelRegistry> Open(const std::string& data_dir);
 
   // Writes a new version of `trained` (item names from `store`) and makes it current.
-  StatusOr<std::string> Register(const TrainedRetrieval& trained, const store::EventStore& store);
+  StatusOr<std::string> Register(const BundleContents& trained, const store::EventStore& store);
   // The current version's name; NotFound when nothing was trained yet.
   StatusOr<std::string> Current() const;
   std::vector<std::string> Versions() const;  // oldest first
@@ -86,4 +107,4 @@ class ModelRegistry {
   std::string dir_;  // <data>/models
 };
 
-}  // namespace funnel::training
+}  // namespace funnel::model

@@ -1,10 +1,10 @@
-#include "funnel/training/model_catch_up.h"
+#include "funnel/model/model_catch_up.h"
 
 #include "funnel/retrieval/covisit.h"
 #include "funnel/retrieval/training_set.h"
-#include "training/covisit_seed.h"
+#include "model/covisit_seed.h"
 
-namespace funnel::training {
+namespace funnel::model {
 
 StatusOr<std::shared_ptr<const RetrievalModel>> WithEventsSinceCutoff(std::shared_ptr<const RetrievalModel> model,
                                                                        const store::EventStore& store,
@@ -41,4 +41,4 @@ StatusOr<std::shared_ptr<const RetrievalModel>> WithEventsSinceCutoff(std::share
   return model->WithSource("covisit", std::move(updated));
 }
 
-}  // namespace funnel::training
+}  // namespace funnel::model

@@ -2,7 +2,7 @@
 // formed after training, and an upload the model never saw, get candidates; a user's trained
 // engagements pair with their later ones; nothing at or after `until` is folded, and with
 // nothing to fold the model is returned as it was. Real RocksDB event store, real registry.
-#include "funnel/training/model_catch_up.h"
+#include "funnel/model/model_catch_up.h"
 
 #include <algorithm>
 
@@ -12,7 +12,7 @@
 #include "support/covisit_model.h"
 #include "support/test_store.h"
 
-namespace funnel::training {
+namespace funnel::model {
 namespace {
 
 using testing::TempDir;
@@ -86,4 +86,4 @@ TEST_F(ModelCatchUpTest, NothingAtOrAfterUntilIsFoldedAndNothingToFoldKeepsTheMo
 }
 
 }  // namespace
-}  // namespace funnel::training
+}  // namespace funnel::model
