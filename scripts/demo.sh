@@ -3,5 +3,5 @@
 # synthetic data, in ./funnel-data unless --data is given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --target funnel
 exec build/src/cli/funnel demo "$@"

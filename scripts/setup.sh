@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Installs every Debian package Funnel needs (scripts/debian-packages.txt) and builds it.
 # Idempotent: re-running skips installed packages and rebuilds only what changed.
-#   scripts/setup.sh [--sanitize]   # --sanitize builds build-asan/ with ASan+UBSan
+#   scripts/setup.sh [--sanitize] [--target NAME]
+#     --sanitize      builds build-asan/ with ASan+UBSan
+#     --target NAME   builds only NAME and what it needs (the demo builds `funnel`, not the
+#                     tests and benchmarks: most of a fresh machine's build time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 preset=release
 build_dir=build
-if [[ "${1:-}" == "--sanitize" ]]; then preset=asan; build_dir=build-asan; fi
+targets=()
+while (( $# )); do
+  case "$1" in
+    --sanitize) preset=asan; build_dir=build-asan ;;
+    --target) targets+=(--target "$2"); shift ;;
+    *) echo "setup: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 mapfile -t packages < <(grep -v '^\s*#' scripts/debian-packages.txt | sed 's/#.*//' | awk 'NF')
 missing=()
@@ -23,4 +34,4 @@ if (( ${#missing[@]} )); then
 fi
 
 cmake --preset "$preset" >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}"

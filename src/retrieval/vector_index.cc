@@ -4,6 +4,7 @@
 
 #include "retrieval/exact_index.h"
 #include "retrieval/hnsw_index.h"
+#include "retrieval/vector_index_io.h"
 
 namespace funnel::retrieval {
 
@@ -25,6 +26,21 @@ StatusOr<std::unique_ptr<VectorIndex>> BuildVectorIndex(std::span<const float> v
 std::unique_ptr<VectorIndex> BuildExactIndex(std::span<const float> vectors, uint32_t num, int dim) {
   FUNNEL_CHECK(dim > 0 && vectors.size() == size_t{num} * dim);
   return std::make_unique<ExactIndex>(std::vector<float>(vectors.begin(), vectors.end()), num, dim);
+}
+
+StatusOr<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) {
+  FUNNEL_ASSIGN_OR_RETURN(IndexFileData f, ReadIndexFile(path));
+  auto fail = [&](std::string_view why) { return absl::DataLossError(Cat("vector index file ", path, ": ", why)); };
+  if (!f.has_graph) return std::unique_ptr<VectorIndex>(std::make_unique<ExactIndex>(std::move(f.vectors), f.num, f.dim));
+  if (Status valid = f.graph.Validate(f.num); !valid.ok()) return fail(MessageOf(valid));
+  // The index serves unindexed items with the score 0 without computing it.
+  for (uint32_t i = 0; i < f.num; ++i)
+    if (f.graph.shard[i] == HnswGraph::kUnindexed)
+      for (int d = 0; d < f.dim; ++d)
+        if (f.vectors[size_t{i} * f.dim + d] != 0) return fail(Cat("unindexed item ", i, " has a non-zero vector"));
+  if (f.params.ef_search == 0) return fail("ef_search is 0");
+  return std::unique_ptr<VectorIndex>(
+      std::make_unique<HnswIndex>(std::move(f.vectors), f.num, f.dim, std::move(f.graph), f.params));
 }
 
 }  // namespace funnel::retrieval

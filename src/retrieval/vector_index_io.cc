@@ -14,7 +14,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "retrieval/exact_index.h"
 
 namespace funnel::retrieval {
 namespace {
@@ -169,7 +168,7 @@ Status WriteIndexFile(const std::string& path, const IndexFileContents& c) {
   return absl::OkStatus();
 }
 
-StatusOr<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) {
+StatusOr<IndexFileData> ReadIndexFile(const std::string& path) {
   auto fail = [&](std::string_view why) {
     return absl::DataLossError(Cat("vector index file ", path, ": ", why));
   };
@@ -220,16 +219,14 @@ StatusOr<std::unique_ptr<VectorIndex>> LoadVectorIndex(const std::string& path) 
   if (!read) return fail("truncated while reading");
   if (!r.ChecksumMatches()) return fail("checksum mismatch (corrupted)");
 
-  if (h.kind == kKindExact) return std::make_unique<ExactIndex>(std::move(vectors), h.num, static_cast<int>(h.dim));
-  if (Status valid = graph.Validate(h.num); !valid.ok()) return fail(MessageOf(valid));
-  // The index serves unindexed items with the score 0 without computing it.
-  for (uint32_t i = 0; i < h.num; ++i)
-    if (graph.shard[i] == HnswGraph::kUnindexed)
-      for (uint32_t d = 0; d < h.dim; ++d)
-        if (vectors[size_t{i} * h.dim + d] != 0) return fail(Cat("unindexed item ", i, " has a non-zero vector"));
-  HnswParams params{h.m, h.ef_construction, h.ef_search, norm_shards};
-  if (params.ef_search == 0) return fail("ef_search is 0");
-  return std::make_unique<HnswIndex>(std::move(vectors), h.num, static_cast<int>(h.dim), std::move(graph), params);
+  IndexFileData out;
+  out.num = h.num;
+  out.dim = static_cast<int>(h.dim);
+  out.vectors = std::move(vectors);
+  out.has_graph = h.kind == kKindHnsw;
+  out.graph = std::move(graph);
+  out.params = HnswParams{h.m, h.ef_construction, h.ef_search, norm_shards};
+  return out;
 }
 
 }  // namespace funnel::retrieval

@@ -1,5 +1,6 @@
 // Stable hashes (identical across runs, builds and machines), for keys written to disk.
 // std::hash and absl::Hash are seeded per process, so they must never reach storage.
+// Thread-safety: pure functions, safe from any thread.
 #pragma once
 
 #include <cstdint>

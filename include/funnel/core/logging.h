@@ -1,4 +1,5 @@
 // Logging goes through spdlog to stderr; stdout is kept for a command's results.
+// Thread-safety: spdlog's default logger is thread-safe; SetLogLevel is meant for start-up.
 #pragma once
 
 #include <string_view>

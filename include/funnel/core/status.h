@@ -3,6 +3,7 @@
 // Expected conditions (unknown user, empty history, cold item) are values, not errors.
 // Bad input returns a status whose message a user can act on: where, what, why.
 // Exceptions never cross Funnel's interfaces; broken invariants abort via FUNNEL_CHECK.
+// Thread-safety: value types and macros; nothing shared.
 #pragma once
 
 #include <cstdio>

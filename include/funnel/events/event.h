@@ -9,6 +9,7 @@
 //   EventParser parser(cfg.import);
 //   Event e;
 //   if (Status s = parser.ParseEvent(line, &e); !s.ok()) report(s);
+// Thread-safety: value types; a parser holds per-call buffers, so use one parser per thread.
 #pragma once
 
 #include <optional>

@@ -12,6 +12,7 @@
 //   FUNNEL_ASSIGN_OR_RETURN(GeneratorSummary summary, GeneratePlatform(opts));
 //   FUNNEL_ASSIGN_OR_RETURN(GroundTruth truth, GroundTruth::Load("data"));
 //   std::optional<double> a = truth.Affinity("u1", "v9", Timestamp::FromSeconds(1700100000));
+// Thread-safety: GeneratePlatform is reentrant; a loaded truth is immutable and safe to share.
 #pragma once
 
 #include <array>

@@ -6,6 +6,7 @@
 //   ImportOptions opt;  opt.rejects_path = "rejects.jsonl";
 //   FUNNEL_ASSIGN_OR_RETURN(ImportReport r,
 //                           ImportJsonLines("events.jsonl", RecordKind::kEvent, *store, cfg.import, opt));
+// Thread-safety: ImportJsonLines is reentrant; the sink it writes to sets its own rules.
 #pragma once
 
 #include <string>

@@ -23,6 +23,7 @@
 //   std::atomic<bool> stop{false};  // set from a signal handler or another thread
 //   FUNNEL_RETURN_IF_ERROR(ingestor->Run({.stop = [&] { return stop.load(); }}));
 //   IngestStats st = ingestor->stats();
+// Thread-safety: one KafkaIngestor is driven by one thread (Run); stats() after Run returns.
 #pragma once
 
 #include <cstdint>
