@@ -279,6 +279,237 @@ StatusOr<std::vector<UserState>> SplitUserStates(const store::EventStore& store,
   return states;
 }
 
+namespace {
+
+// What every phase of one training run shares: its options, threads and clock.
+struct Run {
+  const RetrievalTrainOptions& options;
+  const std::vector<Named>& factories;
+  int threads;
+  Clock::time_point start;
+
+  double Elapsed() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
+  bool OverBudget() const { return Elapsed() > options.time_budget_seconds; }
+  bool Has(std::string_view name) const {
+    return std::any_of(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; });
+  }
+  const SourceFactory& Factory(std::string_view name) const {
+    return std::find_if(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; })->make;
+  }
+};
+
+// Phase 1. Validation carve-outs: the last `validation_fraction` of the training events, then
+// the same amount before it, and so on: several windows pool enough users for stable choices.
+StatusOr<std::vector<Window>> CarveValidationWindows(const store::EventStore& store, const EventsConfig& events,
+                                                     Timestamp cutoff, const Run& run, size_t* validation_users) {
+  const RetrievalTrainOptions& options = run.options;
+  std::vector<Window> windows;
+  StatusOr<uint64_t> total = CountBefore(store, cutoff);
+  Timestamp end = cutoff;
+  for (int w = 0; total.ok() && w < options.validation_windows; ++w) {
+    const double remaining = 1.0 - w * options.validation_fraction;
+    if (remaining - options.validation_fraction < 0.3) break;  // keep most of the data for training
+    StatusOr<eval::Split> split = eval::ValidationSplit(store, events, end, options.validation_fraction / remaining);
+    if (!split.ok()) {
+      if (w == 0) spdlog::warn("retrieval: no validation split ({}); using the shipped defaults", MessageOf(split.status()));
+      break;
+    }
+    end = split->cutoff;
+    if (split->users.empty()) continue;
+    // A deterministic sample bounds the cost of tuning on large logs; a few thousand users
+    // already measure differences of a few percent.
+    const size_t cap = std::max<size_t>(1, options.max_validation_users / static_cast<size_t>(options.validation_windows));
+    if (split->users.size() > cap) {
+      std::vector<eval::TestUser> kept;
+      const double stride = static_cast<double>(split->users.size()) / static_cast<double>(cap);
+      for (size_t k = 0; k < cap; ++k) kept.push_back(std::move(split->users[static_cast<size_t>(k * stride)]));
+      split->users = std::move(kept);
+    }
+    Window win;
+    FUNNEL_ASSIGN_OR_RETURN(win.ts, retrieval::BuildTrainingSet(store, events, split->cutoff, options.data));
+    FUNNEL_ASSIGN_OR_RETURN(win.states, SplitUserStates(store, events, options.data, *split));
+    win.split = std::move(*split);
+    *validation_users += win.states.size();
+    windows.push_back(std::move(win));
+  }
+  if (windows.empty() && total.ok()) spdlog::warn("retrieval: no validation users; using the shipped defaults");
+  spdlog::info("retrieval: {} validation window(s), {} users ({:.1f} s)", windows.size(), *validation_users, run.Elapsed());
+  return windows;
+}
+
+// Phase 2. Each tunable source's parameters, by its own pooled validation quality; a grid stops
+// early when the time budget runs out (the best so far, or the default, stays).
+Choices TuneSourceParameters(std::span<const Window> windows, const Run& run) {
+  const RetrievalTrainOptions& options = run.options;
+  Choices choices;
+  size_t model_windows = 0;
+  for (size_t users = 0; model_windows < windows.size() && users < options.min_model_tuning_users; ++model_windows)
+    users += windows[model_windows].states.size();
+  auto pick = [&](std::string_view what, const std::vector<Choices>& grid) {
+    double best = -1;
+    Choices chosen = choices;
+    for (const Choices& c : grid) {
+      if (best >= 0 && run.OverBudget()) {
+        spdlog::warn("retrieval: time budget spent; {} tuning stops early", what);
+        break;
+      }
+      // Expensive sources on the newest windows with enough users; the cheap ones on all of them.
+      const bool expensive = what == "ials" || what == "ease";
+      StatusOr<eval::MetricsSummary> got =
+          EvaluateAlone(run.Factory(what), c, windows.first(expensive ? model_windows : windows.size()), run.threads);
+      if (!got.ok()) {
+        spdlog::warn("retrieval: {}: {}", what, MessageOf(got.status()));
+        return;
+      }
+      spdlog::debug("retrieval: {} candidate scores {:.4f}", what, Objective(*got));
+      if (Objective(*got) > best) {
+        best = Objective(*got);
+        chosen = c;
+      }
+    }
+    choices = chosen;
+    spdlog::info("retrieval: tuned {} ({:.1f} s)", what, run.Elapsed());
+  };
+  auto grid_of = [&](const std::vector<double>& values, double Choices::*field) {
+    std::vector<Choices> grid;
+    for (double v : values) {
+      Choices c = choices;
+      c.*field = v;
+      grid.push_back(c);
+    }
+    return grid;
+  };
+  if (run.Has("trending")) pick("trending", grid_of(options.trending_half_life_fractions, &Choices::trending_fraction));
+  if (run.Has("ease")) pick("ease", grid_of(options.ease_lambdas, &Choices::ease_lambda));
+  if (run.Has("ials")) {
+    std::vector<Choices> grid;
+    for (double a : options.ials_alphas)
+      for (double r : options.ials_regularizations) {
+        Choices c = choices;
+        c.ials_alpha = a;
+        c.ials_regularization = r;
+        grid.push_back(c);
+      }
+    pick("ials", grid);
+  }
+  return choices;
+}
+
+// Phase 3. Every window's sources with the choices made (fitted once), each alone on
+// validation, and their merged candidates pooled over the windows for the fusion.
+struct PooledCandidates {
+  Pool pool;
+  std::vector<std::string> names;  // the sources in the pool, in factory order
+  std::vector<ValidationRow> rows;  // each source alone
+};
+
+PooledCandidates PoolValidationCandidates(std::span<const Window> windows, const Choices& choices, const Run& run) {
+  PooledCandidates out;
+  out.pool.catalog = windows.front().split.catalog.size();
+  std::vector<std::vector<std::shared_ptr<const Source>>> fitted;  // [source][window]
+  for (const Named& f : run.factories) {
+    std::vector<std::shared_ptr<const Source>> per_window;
+    for (const Window& win : windows) {
+      StatusOr<std::shared_ptr<const Source>> src = f.make(win.ts, choices);
+      if (!src.ok()) break;  // warned above, or fails again on the full data below
+      per_window.push_back(*src);
+    }
+    if (per_window.size() != windows.size()) continue;  // keep windows alike
+    out.names.push_back(f.name);
+    fitted.push_back(std::move(per_window));
+  }
+  for (size_t w = 0; w < windows.size(); ++w) {
+    std::vector<SourceSlot> slots;
+    for (size_t s = 0; s < out.names.size(); ++s) slots.push_back({fitted[s][w], QuotaOf(run.options, out.names[s]), 1.0});
+    retrieval::Merger merger(slots, run.options.max_candidates);
+    const Window& win = windows[w];
+    std::vector<CandidateSet> sets(win.states.size());
+    ParallelFor(win.states.size(), run.threads, [&](size_t begin, size_t end, int) {
+      for (size_t u = begin; u < end; ++u) sets[u] = merger.Candidates(win.states[u], win.split.cutoff);
+    }, 8);
+    for (size_t u = 0; u < sets.size(); ++u) {
+      out.pool.sets.push_back(std::move(sets[u]));
+      out.pool.truths.push_back(&win.split.users[u].truth);
+    }
+  }
+  for (size_t s = 0; s < out.names.size(); ++s) {
+    const std::string& name = out.names[s];
+    std::string params;
+    if (name == "trending") params = Cat("half-life ", Fmt(choices.trending_fraction * PeriodDays(windows[0].ts)), " d");
+    if (name == "ease") params = Cat("lambda ", Fmt(choices.ease_lambda));
+    if (name == "ials") params = Cat("alpha ", Fmt(choices.ials_alpha), ", regularization ", Fmt(choices.ials_regularization));
+    out.rows.push_back({name, params, EvaluateFitted(fitted[s], windows, run.threads)});
+  }
+  spdlog::info("retrieval: validation candidates for {} users ({:.1f} s)", out.pool.sets.size(), run.Elapsed());
+  return out;
+}
+
+// Phase 4. The normalization and its rank offset, then the weights, on the pooled candidates.
+struct TunedFusion {
+  retrieval::FusionOptions fusion;
+  std::map<std::string, double> weight_of;
+  ValidationRow row;
+};
+
+TunedFusion TuneFusion(const PooledCandidates& pooled, const Run& run) {
+  const RetrievalTrainOptions& options = run.options;
+  TunedFusion out;
+  eval::MetricsSummary fused;
+  std::vector<double> tuned;
+  double best = -1;
+  for (retrieval::FusionOptions fo : FusionGrid(options)) {
+    Pool normalized = pooled.pool;
+    for (CandidateSet& c : normalized.sets) retrieval::NormalizeColumns(&c, fo);
+    eval::MetricsSummary got;
+    std::vector<double> w;
+    if (options.fusion == "logistic") {
+      w = FitFusionLogistic(normalized, pooled.names.size(), options.fusion_l2);
+      got = EvaluateFusion(normalized, w, run.threads);
+    } else {
+      w = TuneWeights(normalized, pooled.names.size(), run.threads, &got);
+    }
+    if (Objective(got) > best) {
+      best = Objective(got);
+      fused = got;
+      tuned = w;
+      out.fusion = fo;
+    }
+    if (run.OverBudget()) break;
+  }
+  spdlog::info("retrieval: tuned the fusion ({:.1f} s)", run.Elapsed());
+  std::string w;
+  for (size_t s = 0; s < tuned.size(); ++s) {
+    w += Cat(s ? " " : "", pooled.names[s], "=", Fmt(tuned[s]));
+    out.weight_of[pooled.names[s]] = tuned[s];
+  }
+  w += out.fusion.normalization == retrieval::FusionOptions::kRank ? Cat("; ranks, offset ", Fmt(out.fusion.rank_offset))
+                                                                    : std::string("; raw scores");
+  out.row = {"fusion", w, fused};
+  return out;
+}
+
+// Phase 5. Every source refitted on the whole training part with the choices made.
+Status FitFinalSources(const store::EventStore& store, const EventsConfig& events, const Run& run,
+                       const std::map<std::string, double>& weight_of, TrainedRetrieval* out) {
+  FUNNEL_ASSIGN_OR_RETURN(TrainingSet ts, retrieval::BuildTrainingSet(store, events, out->cutoff, run.options.data));
+  out->num_users = ts.num_users;
+  out->num_items = ts.num_items;
+  out->training_events = ts.events;
+  for (const Named& f : run.factories) {
+    StatusOr<std::shared_ptr<const Source>> src = f.make(ts, out->choices);
+    if (!src.ok()) {
+      spdlog::warn("retrieval: source {} skipped: {}", f.name, MessageOf(src.status()));
+      continue;
+    }
+    auto w = weight_of.find(f.name);
+    out->slots.push_back({*src, QuotaOf(run.options, f.name), w == weight_of.end() ? 1.0 : w->second});
+  }
+  if (out->slots.empty()) return absl::FailedPreconditionError("retrieval: no source could be trained");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const EventsConfig& events, Timestamp cutoff,
                                           const RetrievalTrainOptions& options) {
   const auto start = Clock::now();
@@ -289,8 +520,8 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   if (cutoff == Timestamp::Max()) {
     if (const std::optional<Timestamp> present = store::DataPresent(store)) cutoff = *present;
   }
-  const int threads = options.threads > 0 ? options.threads : HardwareThreads();
   FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(options));
+  const Run run{options, factories, options.threads > 0 ? options.threads : HardwareThreads(), start};
   // Nothing before the cutoff: an error, not an empty model that recommends nothing.
   bool any_event = false;
   FUNNEL_RETURN_IF_ERROR(store.Replay(Timestamp::Min(), cutoff, [&](const store::StoredEvent&) {
@@ -301,12 +532,6 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     return absl::FailedPreconditionError(
         cutoff == Timestamp::Max() ? std::string("retrieval: the event store holds no events: nothing to train on")
                                    : Cat("retrieval: no events before ", FormatUtc(cutoff), ": nothing to train on"));
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
-  auto over_budget = [&] { return elapsed() > options.time_budget_seconds; };
-  auto has = [&](std::string_view name) {
-    return std::any_of(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; });
-  };
-  Choices choices;
   TrainedRetrieval out;
   out.cutoff = cutoff;
   out.max_candidates = options.max_candidates;
@@ -315,191 +540,25 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   if (out.fusion.normalization == retrieval::FusionOptions::kRank) out.fusion.rank_offset = options.rank_offset;
   std::map<std::string, double> weight_of;  // tuned fusion weights; 1 when not tuned
 
-  // Validation carve-outs: the last `validation_fraction` of the training events, then the
-  // same amount before it, and so on: several windows pool enough users for stable choices.
   std::vector<Window> windows;
   if (options.tune) {
-    StatusOr<uint64_t> total = CountBefore(store, cutoff);
-    Timestamp end = cutoff;
-    for (int w = 0; total.ok() && w < options.validation_windows; ++w) {
-      const double remaining = 1.0 - w * options.validation_fraction;
-      if (remaining - options.validation_fraction < 0.3) break;  // keep most of the data for training
-      StatusOr<eval::Split> split = eval::ValidationSplit(store, events, end, options.validation_fraction / remaining);
-      if (!split.ok()) {
-        if (w == 0) spdlog::warn("retrieval: no validation split ({}); using the shipped defaults", MessageOf(split.status()));
-        break;
-      }
-      end = split->cutoff;
-      if (split->users.empty()) continue;
-      // A deterministic sample bounds the cost of tuning on large logs; a few thousand users
-      // already measure differences of a few percent.
-      const size_t cap = std::max<size_t>(1, options.max_validation_users / static_cast<size_t>(options.validation_windows));
-      if (split->users.size() > cap) {
-        std::vector<eval::TestUser> kept;
-        const double stride = static_cast<double>(split->users.size()) / static_cast<double>(cap);
-        for (size_t k = 0; k < cap; ++k) kept.push_back(std::move(split->users[static_cast<size_t>(k * stride)]));
-        split->users = std::move(kept);
-      }
-      Window win;
-      FUNNEL_ASSIGN_OR_RETURN(win.ts, retrieval::BuildTrainingSet(store, events, split->cutoff, options.data));
-      FUNNEL_ASSIGN_OR_RETURN(win.states, SplitUserStates(store, events, options.data, *split));
-      win.split = std::move(*split);
-      out.validation_users += win.states.size();
-      windows.push_back(std::move(win));
-    }
-    if (windows.empty() && total.ok()) spdlog::warn("retrieval: no validation users; using the shipped defaults");
-    spdlog::info("retrieval: {} validation window(s), {} users ({:.1f} s)", windows.size(), out.validation_users, elapsed());
+    FUNNEL_ASSIGN_OR_RETURN(windows, CarveValidationWindows(store, events, cutoff, run, &out.validation_users));
   }
   if (!windows.empty()) {
-    // Each tunable source's parameters, by its own pooled validation quality; the grid stops
-    // early when the time budget runs out (the best so far, or the default, stays).
-    auto factory = [&](std::string_view name) {
-      return std::find_if(factories.begin(), factories.end(), [&](const Named& n) { return n.name == name; })->make;
-    };
-    size_t model_windows = 0;
-    for (size_t users = 0; model_windows < windows.size() && users < options.min_model_tuning_users; ++model_windows)
-      users += windows[model_windows].states.size();
-    auto pick = [&](std::string_view what, const std::vector<Choices>& grid) {
-      double best = -1;
-      Choices chosen = choices;
-      for (const Choices& c : grid) {
-        if (best >= 0 && over_budget()) {
-          spdlog::warn("retrieval: time budget spent; {} tuning stops early", what);
-          break;
-        }
-        // Expensive sources on the newest windows with enough users; the cheap ones on all of them.
-        const bool expensive = what == "ials" || what == "ease";
-        StatusOr<eval::MetricsSummary> got = EvaluateAlone(
-            factory(what), c, std::span<const Window>(windows).first(expensive ? model_windows : windows.size()), threads);
-        if (!got.ok()) {
-          spdlog::warn("retrieval: {}: {}", what, MessageOf(got.status()));
-          return;
-        }
-        spdlog::debug("retrieval: {} candidate scores {:.4f}", what, Objective(*got));
-        if (Objective(*got) > best) {
-          best = Objective(*got);
-          chosen = c;
-        }
-      }
-      choices = chosen;
-      spdlog::info("retrieval: tuned {} ({:.1f} s)", what, elapsed());
-    };
-    auto grid_of = [&](const std::vector<double>& values, double Choices::*field) {
-      std::vector<Choices> grid;
-      for (double v : values) {
-        Choices c = choices;
-        c.*field = v;
-        grid.push_back(c);
-      }
-      return grid;
-    };
-    if (has("trending")) pick("trending", grid_of(options.trending_half_life_fractions, &Choices::trending_fraction));
-    if (has("ease")) pick("ease", grid_of(options.ease_lambdas, &Choices::ease_lambda));
-    if (has("ials")) {
-      std::vector<Choices> grid;
-      for (double a : options.ials_alphas)
-        for (double r : options.ials_regularizations) {
-          Choices c = choices;
-          c.ials_alpha = a;
-          c.ials_regularization = r;
-          grid.push_back(c);
-        }
-      pick("ials", grid);
-    }
-
-    // Every window's sources with the choices made (fitted once), their candidates, pooled.
-    Pool pool;
-    pool.catalog = windows.front().split.catalog.size();
-    std::vector<std::string> fused_names;
-    std::vector<std::vector<std::shared_ptr<const Source>>> fitted;  // [source][window]
-    for (const Named& f : factories) {
-      std::vector<std::shared_ptr<const Source>> per_window;
-      for (const Window& win : windows) {
-        StatusOr<std::shared_ptr<const Source>> src = f.make(win.ts, choices);
-        if (!src.ok()) break;  // warned above, or fails again on the full data below
-        per_window.push_back(*src);
-      }
-      if (per_window.size() != windows.size()) continue;  // keep windows alike
-      fused_names.push_back(f.name);
-      fitted.push_back(std::move(per_window));
-    }
-    for (size_t w = 0; w < windows.size(); ++w) {
-      std::vector<SourceSlot> slots;
-      for (size_t s = 0; s < fused_names.size(); ++s) slots.push_back({fitted[s][w], QuotaOf(options, fused_names[s]), 1.0});
-      retrieval::Merger merger(slots, options.max_candidates);
-      const Window& win = windows[w];
-      std::vector<CandidateSet> sets(win.states.size());
-      ParallelFor(win.states.size(), threads, [&](size_t begin, size_t end, int) {
-        for (size_t u = begin; u < end; ++u) sets[u] = merger.Candidates(win.states[u], win.split.cutoff);
-      }, 8);
-      for (size_t u = 0; u < sets.size(); ++u) {
-        pool.sets.push_back(std::move(sets[u]));
-        pool.truths.push_back(&win.split.users[u].truth);
-      }
-    }
-    for (size_t s = 0; s < fused_names.size(); ++s) {
-      const std::string& name = fused_names[s];
-      std::string params;
-      if (name == "trending") params = Cat("half-life ", Fmt(choices.trending_fraction * PeriodDays(windows[0].ts)), " d");
-      if (name == "ease") params = Cat("lambda ", Fmt(choices.ease_lambda));
-      if (name == "ials") params = Cat("alpha ", Fmt(choices.ials_alpha), ", regularization ", Fmt(choices.ials_regularization));
-      out.validation.push_back({name, params, EvaluateFitted(fitted[s], windows, threads)});
-    }
-    spdlog::info("retrieval: validation candidates for {} users ({:.1f} s)", pool.sets.size(), elapsed());
-    // The normalization and its rank offset, then the weights, on the pooled candidates.
-    eval::MetricsSummary fused;
-    std::vector<double> tuned;
-    double best = -1;
-    for (retrieval::FusionOptions fo : FusionGrid(options)) {
-      Pool normalized = pool;
-      for (CandidateSet& c : normalized.sets) retrieval::NormalizeColumns(&c, fo);
-      eval::MetricsSummary got;
-      std::vector<double> w;
-      if (options.fusion == "logistic") {
-        w = FitFusionLogistic(normalized, fused_names.size(), options.fusion_l2);
-        got = EvaluateFusion(normalized, w, threads);
-      } else {
-        w = TuneWeights(normalized, fused_names.size(), threads, &got);
-      }
-      if (Objective(got) > best) {
-        best = Objective(got);
-        fused = got;
-        tuned = w;
-        out.fusion = fo;
-      }
-      if (over_budget()) break;
-    }
-    spdlog::info("retrieval: tuned the fusion ({:.1f} s)", elapsed());
-    std::string w;
-    for (size_t s = 0; s < tuned.size(); ++s) {
-      w += Cat(s ? " " : "", fused_names[s], "=", Fmt(tuned[s]));
-      weight_of[fused_names[s]] = tuned[s];
-    }
-    w += out.fusion.normalization == retrieval::FusionOptions::kRank ? Cat("; ranks, offset ", Fmt(out.fusion.rank_offset))
-                                                                      : std::string("; raw scores");
-    out.validation.push_back({"fusion", w, fused});
+    out.choices = TuneSourceParameters(windows, run);
+    PooledCandidates pooled = PoolValidationCandidates(windows, out.choices, run);
+    TunedFusion fusion = TuneFusion(pooled, run);
+    out.validation = std::move(pooled.rows);
+    out.validation.push_back(std::move(fusion.row));
+    out.fusion = fusion.fusion;
+    weight_of = std::move(fusion.weight_of);
   }
-
-  out.choices = choices;
   if (options.validate_only) {
-    out.seconds = elapsed();
+    out.seconds = run.Elapsed();
     return out;
   }
-  FUNNEL_ASSIGN_OR_RETURN(TrainingSet ts, retrieval::BuildTrainingSet(store, events, cutoff, options.data));
-  out.num_users = ts.num_users;
-  out.num_items = ts.num_items;
-  out.training_events = ts.events;
-  for (const Named& f : factories) {
-    StatusOr<std::shared_ptr<const Source>> src = f.make(ts, choices);
-    if (!src.ok()) {
-      spdlog::warn("retrieval: source {} skipped: {}", f.name, MessageOf(src.status()));
-      continue;
-    }
-    auto w = weight_of.find(f.name);
-    out.slots.push_back({*src, QuotaOf(options, f.name), w == weight_of.end() ? 1.0 : w->second});
-  }
-  if (out.slots.empty()) return absl::FailedPreconditionError("retrieval: no source could be trained");
-  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  FUNNEL_RETURN_IF_ERROR(FitFinalSources(store, events, run, weight_of, &out));
+  out.seconds = run.Elapsed();
   return out;
 }
 
