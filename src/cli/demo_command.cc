@@ -12,11 +12,11 @@
 #include "cli/eval_report.h"
 #include "cli/format.h"
 #include "cli/store_access.h"
-#include "cli/train_options.h"
 #include "funnel/events/generator.h"
 #include "funnel/events/jsonl_importer.h"
 #include "funnel/training/evaluation.h"
 #include "funnel/training/model_registry.h"
+#include "funnel/training/retrieval_options.h"
 
 namespace funnel::cli {
 
@@ -78,7 +78,7 @@ Status ShowRecommendations(const store::EventStore& store, const Config& cfg, co
 
 Status RunDemo(const CommonOptions& common, DemoArgs args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
-  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
   namespace fs = std::filesystem;
   for (const char* sub : {"/events", "/online", "/models"}) {
     // The demo owns its data directory: start clean so figures are comparable between runs.

@@ -9,8 +9,8 @@
 
 #include "cli/commands.h"
 #include "cli/store_access.h"
-#include "cli/train_options.h"
 #include "funnel/training/retrieval_tuner.h"
+#include "funnel/training/retrieval_options.h"
 
 namespace funnel::cli {
 
@@ -26,7 +26,7 @@ struct TuneArgs {
 Status RunTune(const CommonOptions& common, const TuneArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
-  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions base, RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions base, training::RetrievalTrainOptionsFromConfig(cfg));
   training::TuneOptions topt;
   topt.budget_seconds = args.budget;
   topt.seed = args.seed;

@@ -138,7 +138,7 @@ StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source
     FUNNEL_RETURN_IF_ERROR(top.KnownTable(section));
   }
   top.Known("features");   // [[features]]: parsed and checked by features/feature_spec.h
-  top.Known("retrieval");  // [retrieval]: read and checked by the training options (cli/train_options.cc)
+  top.Known("retrieval");  // [retrieval]: read and checked by training/retrieval_options.h
   FUNNEL_RETURN_IF_ERROR(top.Read("log_level", &cfg.log_level));
   FUNNEL_RETURN_IF_ERROR(top.RejectUnknown());
 

@@ -1,12 +1,14 @@
-#include "cli/train_options.h"
+#include "funnel/training/retrieval_options.h"
 
 #include <algorithm>
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 
-namespace funnel::cli {
+namespace funnel::training {
 
 namespace {
 
@@ -110,8 +112,8 @@ class Keys {
 
 }  // namespace
 
-StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const Config& cfg) {
-  training::RetrievalTrainOptions o;
+StatusOr<RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const Config& cfg) {
+  RetrievalTrainOptions o;
   if (cfg.source_text.empty()) return o;
   toml::table root;
   try {  // parse errors were reported by LoadConfig already; this cannot fail on the same text
@@ -122,7 +124,7 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   const toml::table* r = root.get_as<toml::table>("retrieval");
   if (r == nullptr) return o;
   Keys k(r, "retrieval.", cfg.source_name);
-  FUNNEL_RETURN_IF_ERROR(k.Names("sources", "retrieval source", training::KnownSources(), &o.sources));
+  FUNNEL_RETURN_IF_ERROR(k.Names("sources", "retrieval source", KnownSources(), &o.sources));
   FUNNEL_RETURN_IF_ERROR(k.Bool("tune", &o.tune));
   FUNNEL_RETURN_IF_ERROR(k.Num("validation_fraction", &o.validation_fraction));
   FUNNEL_RETURN_IF_ERROR(k.Int("validation_windows", &o.validation_windows));
@@ -189,4 +191,4 @@ StatusOr<training::RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const 
   return o;
 }
 
-}  // namespace funnel::cli
+}  // namespace funnel::training
