@@ -101,9 +101,10 @@ bool InRange(double v, const NumberRange& r) {
   return true;
 }
 
-// Shows a bound the caller set, and a bound of the field's type only once a value breaks it.
+// Shows a bound the caller set (and non-negative always: an unsigned field's own bound says
+// something), and the rest of the field type's bounds only once a value breaks them.
 std::string IntWant(const IntRange& r, const IntRange& type, const int64_t* v) {
-  const bool lo = r.min > type.min || (v != nullptr && *v < r.min);
+  const bool lo = r.min > type.min || r.min == 0 || (v != nullptr && *v < r.min);
   const bool hi = r.max < type.max || (v != nullptr && *v > r.max);
   if (lo && hi) return Cat("an integer in ", r.min, "..", r.max);
   if (hi) return Cat("an integer <= ", r.max);

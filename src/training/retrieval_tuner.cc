@@ -87,12 +87,6 @@ std::string Describe(const RetrievalTrainOptions& o, const RetrievalChoices& c, 
       o.covisit.recency, o.covisit.pair_half_life_days, o.covisit.popularity_exponent, o.fresh.half_life_days);
 }
 
-std::string List(const std::vector<double>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", v[i]);  // shortest exact
-  return s + "]";
-}
-
 }  // namespace
 
 StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsConfig& events,
@@ -136,40 +130,6 @@ StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsC
   }
   report.seconds = elapsed();
   return report;
-}
-
-std::string RetrievalOptionsToml(const RetrievalTrainOptions& o) {
-  std::string s = "[retrieval]\n";
-  s += "sources = [";
-  for (size_t i = 0; i < o.sources.size(); ++i) s += fmt::format("{}\"{}\"", i ? ", " : "", o.sources[i]);
-  s += "]\n";
-  s += fmt::format("tune = {}\nvalidation_fraction = {}\nvalidation_windows = {}\nmax_validation_users = {}\n"
-                   "min_model_tuning_users = {}\n",
-                   o.tune ? "true" : "false", o.validation_fraction, o.validation_windows, o.max_validation_users,
-                   o.min_model_tuning_users);
-  s += fmt::format("time_budget_seconds = {}\nthreads = {}\nmax_candidates = {}\n", o.time_budget_seconds, o.threads,
-                   o.max_candidates);
-  s += fmt::format("low_rating = {}\nmax_watch_ratio = {}\nstrength_half_life_days = {}\nrecent_items = {}\n",
-                   o.data.low_rating, o.data.max_watch_ratio, o.data.half_life_days, o.data.recent_items);
-  s += fmt::format("trending_half_life_fractions = {}\nease_lambdas = {}\nease_max_items = {}\nials_alphas = {}\n"
-                   "ials_regularizations = {}\n",
-                   List(o.trending_half_life_fractions), List(o.ease_lambdas), o.ease.max_items, List(o.ials_alphas),
-                   List(o.ials_regularizations));
-  s += fmt::format("ials_factors = {}\nials_iterations = {}\nfusion = \"{}\"\nfusion_normalization = \"{}\"\n"
-                   "rank_offsets = {}\n",
-                   o.ials.factors, o.ials.iterations, o.fusion, o.fusion_normalization, List(o.rank_offsets));
-  s += fmt::format("ann_m = {}\nann_ef_construction = {}\nann_ef_search = {}\nann_norm_shards = {}\nann_exact_below = {}\n",
-                   o.ann.m, o.ann.ef_construction, o.ann.ef_search, o.ann.norm_shards, o.ann.exact_below);
-  s += "\n[retrieval.quotas]\n";
-  for (const auto& [name, q] : o.quotas) s += fmt::format("{} = {}\n", name, q);
-  s += fmt::format("\n[retrieval.fresh]\nhalf_life_days = {}\nmax_age_days = {}\n", o.fresh.half_life_days,
-                   o.fresh.max_age_days);
-  s += fmt::format(
-      "\n[retrieval.covisit]\nwindow_hours = {}\ndecay_hours = {}\nmax_gap = {}\nneighbors = {}\nrecency = {}\n"
-      "recent_items = {}\npair_half_life_days = {}\npopularity_exponent = {}\n",
-      o.covisit.window_hours, o.covisit.decay_hours, o.covisit.max_gap, o.covisit.neighbors, o.covisit.recency,
-      o.covisit.recent_items, o.covisit.pair_half_life_days, o.covisit.popularity_exponent);
-  return s;
 }
 
 }  // namespace funnel::training
