@@ -177,6 +177,8 @@ Status Expected(const std::string& source, const toml::node& n, std::string_view
 
 }  // namespace
 
+// The common head of every read: look the key up (recording it), return early when it is
+// absent, and name it for messages. A macro because of that early return.
 #define FUNNEL_TOML_FIND(node_var, key)                                                   \
   const toml::node* node_var = static_cast<const toml::node*>(Find(key));                 \
   if (node_var == nullptr) return absl::OkStatus();                                       \

@@ -17,8 +17,7 @@
 // Every error names the file, the line, the dotted key, what was expected and the value found:
 //   tuned.toml:3: key 'retrieval.max_candidates': expected a non-negative integer, got -5
 //
-// Thread-safety: a TomlDocument is immutable and may be shared; readers and writers are not
-// thread-safe (use one per thread).
+// Thread-safety: TomlDocument is immutable and shareable; readers and writers are single-thread.
 #pragma once
 
 #include <algorithm>
