@@ -17,7 +17,8 @@ struct CommonOptions {
   std::string data_dir = "./funnel-data";
   std::string config_path;  // empty: built-in defaults (the values documented in funnel.toml)
 
-  // Loads the config file (or defaults) and applies its log level.
+  // Loads the config file (or defaults), validates every table in it ([retrieval] and
+  // [[features]] included) and applies its log level.
   StatusOr<Config> LoadConfig() const;
 };
 

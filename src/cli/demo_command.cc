@@ -12,13 +12,13 @@
 #include "cli/eval_report.h"
 #include "cli/format.h"
 #include "cli/store_access.h"
-#include "cli/train_options.h"
 #include "funnel/events/generator.h"
 #include "funnel/events/jsonl_importer.h"
 #include "funnel/training/evaluation.h"
 #include "funnel/model/model_registry.h"
 #include "funnel/serving/ingest_pipeline.h"
 #include "funnel/serving/request_pipeline.h"
+#include "funnel/training/retrieval_options.h"
 
 namespace funnel::cli {
 
@@ -80,7 +80,7 @@ Status ShowRecommendations(const store::EventStore& store, serving::RequestPipel
 
 Status RunDemo(const CommonOptions& common, DemoArgs args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
-  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
   namespace fs = std::filesystem;
   for (const char* sub : {"/events", "/online", "/models", "/covisit_live"}) {
     // The demo owns its data directory: start clean so figures are comparable between runs.

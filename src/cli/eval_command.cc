@@ -9,8 +9,8 @@
 #include "cli/format.h"
 #include "cli/store_access.h"
 #include "cli/eval_report.h"
-#include "cli/train_options.h"
 #include "funnel/training/evaluation.h"
+#include "funnel/training/retrieval_options.h"
 
 namespace funnel::cli {
 
@@ -40,7 +40,7 @@ std::string JsonString(std::string_view s) {
 Status RunEval(const CommonOptions& common, const EvalArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
-  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
   eval::ProtocolOptions popt;
   popt.folds = args.folds;
   FUNNEL_ASSIGN_OR_RETURN(training::EvaluationReport r, training::RunEvaluation(*store, cfg.events, popt, topt));

@@ -6,8 +6,8 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/store_access.h"
-#include "cli/train_options.h"
 #include "funnel/model/model_registry.h"
+#include "funnel/training/retrieval_options.h"
 
 namespace funnel::cli {
 
@@ -20,7 +20,7 @@ struct TrainArgs {
 Status RunTrain(const CommonOptions& common, const TrainArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
-  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
   Timestamp until = Timestamp::Max();
   if (!args.until.empty()) {
     FUNNEL_ASSIGN_OR_RETURN(until, ParseTime(args.until));

@@ -2,15 +2,14 @@
 // on validation carve-outs, within a time budget; writes the best config.
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "cli/commands.h"
 #include "cli/store_access.h"
-#include "cli/train_options.h"
+#include "funnel/core/toml_table.h"
 #include "funnel/training/retrieval_tuner.h"
+#include "funnel/training/retrieval_options.h"
 
 namespace funnel::cli {
 
@@ -26,7 +25,7 @@ struct TuneArgs {
 Status RunTune(const CommonOptions& common, const TuneArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
-  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions base, RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions base, training::RetrievalTrainOptionsFromConfig(cfg));
   training::TuneOptions topt;
   topt.budget_seconds = args.budget;
   topt.seed = args.seed;
@@ -44,16 +43,8 @@ Status RunTune(const CommonOptions& common, const TuneArgs& args) {
   // The user's config with its [retrieval] table replaced by the tuned one.
   std::string kept;
   if (!cfg.source_text.empty()) {
-    toml::table root;
-    try {
-      root = toml::parse(cfg.source_text, cfg.source_name);
-    } catch (const toml::parse_error& e) {
-      return absl::InvalidArgumentError(Cat(cfg.source_name, ": ", e.description()));
-    }
-    root.erase("retrieval");
-    std::ostringstream os;
-    os << root;
-    kept = os.str() + "\n\n";
+    FUNNEL_ASSIGN_OR_RETURN(TomlDocument doc, TomlDocument::Parse(cfg.source_text, cfg.source_name));
+    kept = doc.TextWithout("retrieval") + "\n\n";
   }
   std::ofstream out(args.out);
   out << "# Written by `funnel tune` (best of " << r.trials.size() << " trials, trial " << r.best_trial

@@ -87,12 +87,6 @@ std::string Describe(const RetrievalTrainOptions& o, const RetrievalChoices& c, 
       o.covisit.recency, o.covisit.pair_half_life_days, o.covisit.popularity_exponent, o.fresh.half_life_days);
 }
 
-std::string List(const std::vector<double>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += fmt::format("{}{:.6g}", i ? ", " : "", v[i]);
-  return s + "]";
-}
-
 }  // namespace
 
 StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsConfig& events,
@@ -136,34 +130,6 @@ StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsC
   }
   report.seconds = elapsed();
   return report;
-}
-
-std::string RetrievalOptionsToml(const RetrievalTrainOptions& o) {
-  std::string s = "[retrieval]\n";
-  s += "sources = [";
-  for (size_t i = 0; i < o.sources.size(); ++i) s += fmt::format("{}\"{}\"", i ? ", " : "", o.sources[i]);
-  s += "]\n";
-  s += fmt::format("tune = {}\nvalidation_fraction = {:.6g}\nvalidation_windows = {}\nmax_validation_users = {}\n"
-                   "min_model_tuning_users = {}\n",
-                   o.tune ? "true" : "false", o.validation_fraction, o.validation_windows, o.max_validation_users,
-                   o.min_model_tuning_users);
-  s += fmt::format("time_budget_seconds = {:.6g}\nmax_candidates = {}\n", o.time_budget_seconds, o.max_candidates);
-  s += fmt::format("low_rating = {:.6g}\nmax_watch_ratio = {:.6g}\nstrength_half_life_days = {:.6g}\nrecent_items = {}\n",
-                   o.data.low_rating, o.data.max_watch_ratio, o.data.half_life_days, o.data.recent_items);
-  s += fmt::format("trending_half_life_fractions = {}\nease_lambdas = {}\nials_alphas = {}\nials_regularizations = {}\n",
-                   List(o.trending_half_life_fractions), List(o.ease_lambdas), List(o.ials_alphas),
-                   List(o.ials_regularizations));
-  s += fmt::format("ials_factors = {}\nrank_offsets = {}\n", o.ials.factors, List(o.rank_offsets));
-  s += "\n[retrieval.quotas]\n";
-  for (const auto& [name, q] : o.quotas) s += fmt::format("{} = {}\n", name, q);
-  s += fmt::format("\n[retrieval.fresh]\nhalf_life_days = {:.6g}\nmax_age_days = {:.6g}\n", o.fresh.half_life_days,
-                   o.fresh.max_age_days);
-  s += fmt::format(
-      "\n[retrieval.covisit]\nwindow_hours = {:.6g}\ndecay_hours = {:.6g}\nmax_gap = {}\nneighbors = {}\nrecency = {:.6g}\n"
-      "recent_items = {}\npair_half_life_days = {:.6g}\npopularity_exponent = {:.6g}\n",
-      o.covisit.window_hours, o.covisit.decay_hours, o.covisit.max_gap, o.covisit.neighbors, o.covisit.recency,
-      o.covisit.recent_items, o.covisit.pair_half_life_days, o.covisit.popularity_exponent);
-  return s;
 }
 
 }  // namespace funnel::training

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/config_round_trip.h"
+
 namespace funnel {
 namespace {
 
@@ -53,7 +55,7 @@ TEST(ConfigTest, UnknownSectionIsAnError) {
 TEST(ConfigTest, WrongTypeIsAnError) {
   StatusOr<Config> cfg = ParseConfig("[store]\ncommit_batch = \"many\"\n", "t.toml");
   ASSERT_FALSE(cfg.ok());
-  EXPECT_THAT(cfg.status().message(), HasSubstr("key 'store.commit_batch': expected an integer, got string"));
+  EXPECT_EQ(MessageOf(cfg.status()), "t.toml:2: key 'store.commit_batch': expected an integer >= 1, got \"many\"");
 }
 
 TEST(ConfigTest, ImpossibleValueIsAnError) {
@@ -76,6 +78,40 @@ TEST(ConfigTest, ShippedFunnelTomlParses) {
   EXPECT_EQ(cfg->events.weights, defaults.events.weights);
   EXPECT_EQ(cfg->events.positive_types, defaults.events.positive_types);
   EXPECT_EQ(cfg->import.max_line_bytes, defaults.import.max_line_bytes);
+}
+
+TEST(ConfigTest, ImpossibleValueNamesLineValueAndChoices) {
+  StatusOr<Config> level = ParseConfig("\nlog_level = \"loud\"\n", "t.toml");
+  ASSERT_FALSE(level.ok());
+  EXPECT_EQ(MessageOf(level.status()),
+            "t.toml:2: key 'log_level': unknown level 'loud'; known: trace, debug, info, warn, error, off");
+  StatusOr<Config> backend = ParseConfig("[online]\nbackend = \"etcd\"\n", "t.toml");
+  ASSERT_FALSE(backend.ok());
+  EXPECT_EQ(MessageOf(backend.status()),
+            "t.toml:2: key 'online.backend': unknown backend 'etcd'; known: rocksdb, memory, redis");
+  StatusOr<Config> batch = ParseConfig("[store]\ncommit_batch = 0\n", "t.toml");
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(MessageOf(batch.status()), "t.toml:2: key 'store.commit_batch': expected an integer >= 1, got 0");
+}
+
+TEST(ConfigTest, ConfigTomlWritesEveryKeyTheParserReads) {
+  testing::ExpectWritesEveryKey(ConfigToml(Config{}), ConfigKeys());
+}
+
+TEST(ConfigTest, EveryKeySurvivesParseWriteParse) {
+  testing::ExpectEveryKeyRoundTrips(
+      ConfigToml(Config{}), ConfigKeys(),
+      [](const std::string& text) -> StatusOr<std::string> {
+        FUNNEL_ASSIGN_OR_RETURN(Config cfg, ParseConfig(text, "round-trip.toml"));
+        return ConfigToml(cfg);
+      },
+      {{"log_level", "warn"}, {"online.backend", "memory"}});
+}
+
+TEST(ConfigTest, ShippedFunnelTomlDocumentsTheDefaults) {
+  StatusOr<Config> cfg = LoadConfig(FUNNEL_SOURCE_DIR "/funnel.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(ConfigToml(*cfg), ConfigToml(Config{}));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // End-to-end behaviour of the `funnel` binary over real files: help, import (files, stdin,
-// rejects, re-import), stats, config errors, and malformed inputs that must never crash it.
+// rejects, re-import), stats, config errors (every table checked by every command), and malformed inputs that must never crash it.
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -231,6 +231,25 @@ TEST_F(CliTest, ConfigWithUnknownKeyFailsNamingTheKey) {
   ProcessResult stats = Funnel({"stats", "--data", data_, "--config", config});
   EXPECT_EQ(stats.exit_code, 1) << Describe(stats);
   EXPECT_THAT(stats.err, HasSubstr("commit_bach"));
+}
+
+TEST_F(CliTest, ConfigWithABadRetrievalTableFailsEveryCommandNamingFileLineAndValue) {
+  const std::string negative =
+      dir_.Write("tuned.toml", "[retrieval]\nsources = [\"popular\"]\nmax_candidates = -5\n");
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"stats"}, std::vector<std::string>{"recommend", "--user", "u1"}}) {
+    std::vector<std::string> args = command;
+    args.insert(args.end(), {"--data", data_, "--config", negative});
+    ProcessResult r = Funnel(args);
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr(negative + ":3: key 'retrieval.max_candidates': expected a non-negative integer, got -5"));
+    EXPECT_THAT(r.err, NoSanitizerReport());
+  }
+  const std::string unknown = dir_.Write("sources.toml", "[retrieval]\nsources = [\"popular\", \"ials2\"]\n");
+  ProcessResult r = Funnel({"stats", "--data", data_, "--config", unknown});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(unknown + ":2: key 'retrieval.sources': unknown source 'ials2'; known: popular, "
+                               "trending, fresh, covisit, ials, ease"));
 }
 
 TEST_F(CliTest, MissingConfigFileFailsClearly) {

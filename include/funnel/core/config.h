@@ -3,6 +3,8 @@
 //
 //   FUNNEL_ASSIGN_OR_RETURN(Config cfg, LoadConfig("funnel.toml"));   // or Config{} for defaults
 //   double w = cfg.events.WeightOf("like");
+//
+// Thread-safety: Config is a plain value; the functions below are reentrant.
 #pragma once
 
 #include <map>
@@ -69,8 +71,17 @@ struct Config {
   std::string source_name = "defaults";
 };
 
-// Reads and validates a TOML file; errors name the file, the key and what is wrong.
+// Reads and validates a TOML file's core tables (log_level, [store], [events], [import],
+// [online]); errors name the file, the line, the key, the bad value and what was expected.
+// [retrieval] and [[features]] are left to their stages (training/retrieval_options.h,
+// features/feature_spec.h).
 StatusOr<Config> LoadConfig(const std::string& path);
 StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source_name);
+
+// The core tables of `cfg` as TOML that ParseConfig reads back to the same values.
+std::string ConfigToml(const Config& cfg);
+// Every key ParseConfig reads, dotted ("store.commit_batch"), sorted: for tests that hold
+// ConfigToml to writing each one.
+std::vector<std::string> ConfigKeys();
 
 }  // namespace funnel

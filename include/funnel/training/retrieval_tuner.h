@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "funnel/training/retrieval_options.h"  // RetrievalOptionsToml writes the result
 #include "funnel/training/retrieval_trainer.h"
 
 namespace funnel::training {
@@ -41,8 +42,5 @@ struct TuneReport {
 
 StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsConfig& events,
                                    const RetrievalTrainOptions& base, const TuneOptions& options);
-
-// The [retrieval] table (TOML) that makes `funnel train` use `o`'s values.
-std::string RetrievalOptionsToml(const RetrievalTrainOptions& o);
 
 }  // namespace funnel::training
