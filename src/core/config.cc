@@ -155,6 +155,11 @@ StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source
   FUNNEL_RETURN_IF_ERROR(
       events.Read("rating_positive_threshold", &cfg.events.rating_positive_threshold));
   FUNNEL_RETURN_IF_ERROR(events.RejectUnknown());
+  // An impression only says an item was shown (events/labels.h): listing it would make every
+  // exposure a positive for evaluation and retrieval but not for the dataset builder.
+  if (cfg.events.IsPositiveType("impression"))
+    return absl::InvalidArgumentError(Cat(source_name, ": key 'events.positive_types': 'impression' is an exposure, "
+                                          "not a positive; list the feedback types (click, like, ...)"));
 
   TableReader import(SubTable(root, "import"), "import.", source_name);
   FUNNEL_RETURN_IF_ERROR(import.Read("max_line_bytes", &cfg.import.max_line_bytes));
