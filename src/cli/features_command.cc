@@ -63,7 +63,8 @@ Status ListFeatures(const CommonOptions& common) {
 Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
-  FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/false));
+  // Read-only: a data dir without a store is an error, not a new empty store.
+  FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
   Timestamp at;
   if (args.at.empty()) {
     // "Now" is the one place the clock is read: the default of a command-line argument.
@@ -74,7 +75,8 @@ Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   }
   if (!args.item.empty() && !store->FindItem(args.item))
     return absl::NotFoundError(Cat("unknown item '", args.item, "'"));
-  // The online store answers, as a server would: what every event so far has made of the user.
+  // The online store answers, as a server would: what the events before `at` make of the user
+  // (a time it has folded past is replayed from the event store, point-in-time).
   FUNNEL_ASSIGN_OR_RETURN(auto online, OpenOnlineFeatures(common, cfg, *store));
   std::vector<std::string> items = {args.item};
   FUNNEL_ASSIGN_OR_RETURN(features::FeatureMatrix x, online->Compute(args.user, items, at));

@@ -78,6 +78,11 @@ StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source
   Config cfg;
   TomlTableReader root = doc.Root();
   FUNNEL_RETURN_IF_ERROR(BindConfig(root, cfg));
+  // An impression only says an item was shown (events/labels.h): listing it would make every
+  // exposure a positive for evaluation and retrieval but not for the dataset builder.
+  if (cfg.events.IsPositiveType("impression"))
+    return absl::InvalidArgumentError(Cat(source_name, ": key 'events.positive_types': 'impression' is an exposure, "
+                                          "not a positive; list the feedback types (click, like, ...)"));
   cfg.source_text = std::string(toml_text);
   cfg.source_name = std::string(source_name);
   return cfg;

@@ -142,25 +142,15 @@ StatusOr<std::vector<Split>> BuildSplits(const store::EventStore& store, const E
 
 }  // namespace
 
-PositiveRule::PositiveRule(const store::EventStore& store, const EventsConfig& events)
-    : rating_threshold_(events.rating_positive_threshold) {
+PositiveRule::PositiveRule(const store::EventStore& store, const EventsConfig& events) : rule_(events) {
   const uint32_t n = store.NumTypes();
-  by_type_.assign(n, -1);
-  for (uint32_t t = 0; t < n; ++t) {
-    std::string name = store.TypeName(TypeIdx{static_cast<uint16_t>(t)});
-    if (name == "rating") by_type_[t] = 2;
-    else if (events.IsPositiveType(name)) by_type_[t] = 1;
-  }
+  by_type_.reserve(n);
+  for (uint32_t t = 0; t < n; ++t) by_type_.push_back(rule_.OfType(store.TypeName(TypeIdx{static_cast<uint16_t>(t)})));
 }
 
 bool PositiveRule::operator()(const store::StoredEvent& e) const {
   const uint16_t t = Raw(e.type);
-  if (t >= by_type_.size()) return false;
-  switch (by_type_[t]) {
-    case 1: return true;
-    case 2: return e.value.has_value() && *e.value >= rating_threshold_;
-    default: return false;
-  }
+  return t < by_type_.size() && rule_.IsPositive(by_type_[t], e.value);
 }
 
 StatusOr<std::vector<Split>> RollingFolds(const store::EventStore& store, const EventsConfig& events,

@@ -17,6 +17,7 @@
 #include "features/dataset_writer.h"
 #include "funnel/core/hash.h"
 #include "funnel/core/thread_pool.h"
+#include "funnel/events/labels.h"
 #include "funnel/features/feature_fold.h"
 
 namespace funnel::features {
@@ -103,30 +104,9 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
   const int threads = options.threads > 0 ? options.threads : HardwareThreads();
   FUNNEL_ASSIGN_OR_RETURN(auto writer, DatasetWriter::Open(out_path, fold->names(), store, threads >= 2));
 
-  // Per event type: how it acts on rows. Resolved lazily, as the store's type ids are dense.
-  enum class Role : uint8_t { kUnknown, kNone, kImpression, kPositive, kRating, kFeedbackOnly };
-  struct TypeInfo {
-    Role role = Role::kUnknown;
-    bool like = false, share = false, skip = false, watch = false;
-  };
-  std::vector<TypeInfo> types;
-  auto type_info = [&](TypeIdx t) -> const TypeInfo& {
-    if (types.size() <= Raw(t)) types.resize(Raw(t) + 1);
-    TypeInfo& info = types[Raw(t)];
-    if (info.role == Role::kUnknown) {
-      std::string name = store.TypeName(t);
-      info.role = name == "impression" ? Role::kImpression
-                  : name == "rating"   ? Role::kRating
-                  : events.IsPositiveType(name) ? Role::kPositive
-                  : (name == "skip" || name == "dislike") ? Role::kFeedbackOnly
-                                                          : Role::kNone;
-      info.like = name == "like";
-      info.share = name == "share";
-      info.skip = name == "skip";
-      info.watch = name == "watch" || name == "view";
-    }
-    return info;
-  };
+  // How each event type acts on rows: impressions open rows, feedback labels them.
+  using events::LabelRole;
+  events::TypeLabels labels(events::LabelRule(events), [&](TypeIdx t) { return store.TypeName(t); });
 
   DatasetSummary summary;
   summary.features = nf;
@@ -171,22 +151,22 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
   Status replay = store.Replay(Timestamp::Min(), options.until, [&](const store::StoredEvent& e) {
     ++summary.events;
     flush_until(e.ts.micros());
-    const TypeInfo& type = type_info(e.type);
-    const Role role = type.role;
+    const events::TypeLabel& type = labels[e.type];
+    const LabelRole role = type.role;
     bool answered = false;
-    if (!e.request_id.empty() && role != Role::kImpression && role != Role::kNone) {
+    if (!e.request_id.empty() && role != LabelRole::kExposure && role != LabelRole::kNone) {
       if (std::optional<size_t> row = find_impression(e)) {
-        auto& labels = pending.head(*row).labels;
+        auto& row_labels = pending.head(*row).labels;
         answered = true;
-        if (role == Role::kPositive || role == Role::kRating) labels[kEngaged] = labels[kLabel] = 1;
-        if (type.like) labels[kLiked] = 1;
-        if (type.share) labels[kShared] = 1;
-        if (type.skip) labels[kSkipped] = 1;
-        if (type.watch && e.value) labels[kWatchSeconds] += static_cast<float>(*e.value);
-        if (role == Role::kRating && e.value) labels[kRating] = static_cast<float>(*e.value);
+        if (role == LabelRole::kPositive || role == LabelRole::kRating) row_labels[kEngaged] = row_labels[kLabel] = 1;
+        if (type.like) row_labels[kLiked] = 1;
+        if (type.share) row_labels[kShared] = 1;
+        if (type.skip) row_labels[kSkipped] = 1;
+        if (type.watch && e.value) row_labels[kWatchSeconds] += static_cast<float>(*e.value);
+        if (role == LabelRole::kRating && e.value) row_labels[kRating] = static_cast<float>(*e.value);
       }
     }
-    if (role == Role::kImpression) {
+    if (role == LabelRole::kExposure) {
       const size_t row = add_row(e, e.item, RowKind::kImpression);
       ++summary.impression_rows;
       if (!e.request_id.empty()) {
@@ -195,15 +175,14 @@ StatusOr<DatasetSummary> BuildDataset(const store::EventStore& store, std::vecto
         pending.previous(row) = inserted ? kNoRow : std::exchange(it->second, index);
         pending.request(row).assign(e.request_id);
       }
-    } else if (!answered && (role == Role::kPositive || role == Role::kRating)) {
-      auto& labels = pending.head(add_row(e, e.item, RowKind::kEngagement)).labels;
+    } else if (!answered && (role == LabelRole::kPositive || role == LabelRole::kRating)) {
+      auto& row_labels = pending.head(add_row(e, e.item, RowKind::kEngagement)).labels;
       ++summary.engagement_rows;
-      bool positive = role == Role::kPositive ||
-                      (e.value && *e.value >= events.rating_positive_threshold);
-      labels[kLabel] = labels[kEngaged] = positive ? 1 : 0;
-      if (role == Role::kRating && e.value) labels[kRating] = static_cast<float>(*e.value);
-      if (type.like) labels[kLiked] = 1;
-      if (type.share) labels[kShared] = 1;
+      const bool positive = labels.IsPositive(e.type, e.value);
+      row_labels[kLabel] = row_labels[kEngaged] = positive ? 1 : 0;
+      if (role == LabelRole::kRating && e.value) row_labels[kRating] = static_cast<float>(*e.value);
+      if (type.like) row_labels[kLiked] = 1;
+      if (type.share) row_labels[kShared] = 1;
       if (positive && !seen_items.empty()) {
         for (int k = 0; k < options.negatives_per_positive; ++k) {
           ItemIdx neg = seen_items[rng.Next() % seen_items.size()];

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include <simdjson.h>
@@ -172,7 +173,12 @@ class FeatureFoldImpl final : public FeatureFold {
     });
   }
 
-  void Apply(const store::StoredEvent& e) override {
+  void Apply(const store::StoredEvent& e) override { ApplyTo(e, true, true); }
+
+  // Rows never read one another: an event changes only its user's, its item's, the user's
+  // cross rows for the item's categories and creator, and the global row, each from that row's
+  // own value and the event. Leaving some of them out therefore changes no other row.
+  void ApplyTo(const store::StoredEvent& e, bool user_rows, bool item_rows) override {
     FUNNEL_CHECK(store_ != nullptr);
     const auto& by_kind = SlotsForType(e.type);
     int64_t t = e.ts.micros();
@@ -180,6 +186,10 @@ class FeatureFoldImpl final : public FeatureFold {
     for (size_t k = 0; k < kNumKinds; ++k) {
       const auto& matches = by_kind[k];
       if (matches.empty()) continue;
+      const auto entity = static_cast<Entity>(k);
+      if (!user_rows && (entity == Entity::kUser || entity == Entity::kUserCategory || entity == Entity::kUserCreator))
+        continue;
+      if (!item_rows && entity == Entity::kItem) continue;
       Kind& kind = kinds_[k];
       auto fold_into = [&](uint32_t row) {
         Advance(kind, row, t);
@@ -203,6 +213,7 @@ class FeatureFoldImpl final : public FeatureFold {
       const FeatureSpec& f = specs_[l.spec];
       if (!f.types.contains(TypeNameCached(e.type))) continue;
       bool by_user = l.entity == Entity::kUser;
+      if (!(by_user ? user_rows : item_rows)) continue;
       uint32_t row = by_user ? Raw(e.user) : Raw(e.item);
       Push(l, row, by_user ? Raw(e.item) : Raw(e.user));
       Kind& owner = kinds_[KindOf(by_user ? Entity::kUser : Entity::kItem)];
@@ -210,10 +221,14 @@ class FeatureFoldImpl final : public FeatureFold {
     }
   }
 
-  void UpsertItem(ItemIdx idx, const events::Item& it) override {
+  bool UpsertItem(ItemIdx idx, const events::Item& it) override {
+    ItemMeta before = Raw(idx) < items_.size() ? items_[Raw(idx)] : ItemMeta{};
     SetItemMeta(idx, it);
     Kind& kind = kinds_[KindOf(Entity::kItem)];
     kind.MarkDirty(DenseRow(kind, Raw(idx)));
+    const ItemMeta& after = items_[Raw(idx)];
+    const bool same_duration = std::memcmp(&before.duration, &after.duration, sizeof(double)) == 0;
+    return before.categories != after.categories || before.creator != after.creator || !same_duration;
   }
 
   void UpsertUser(UserIdx idx, const events::User& u) override {
@@ -224,6 +239,12 @@ class FeatureFoldImpl final : public FeatureFold {
   }
 
   const std::vector<std::string>& names() const override { return names_; }
+
+  bool HasGlobalState() const override { return !kinds_[KindOf(Entity::kGlobal)].slots.empty(); }
+  bool HasItemState() const override {
+    if (!kinds_[KindOf(Entity::kItem)].slots.empty()) return true;
+    return std::any_of(last_n_.begin(), last_n_.end(), [](const LastN& l) { return l.entity == Entity::kItem; });
+  }
 
   // Reads each entity row once per call: the user x category rows of the item's categories are
   // looked up once, and a row's decay factor for a half-life is computed once and shared by every

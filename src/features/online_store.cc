@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <future>
+#include <limits>
 #include <mutex>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "features/record_codec.h"
 #include "funnel/core/logging.h"
 
@@ -15,14 +18,46 @@ namespace {
 // Every fold record lives under this prefix; the meta record beside it (docs/formats/online-features.md).
 constexpr std::string_view kRecordPrefix = "f";
 constexpr std::string_view kMetaKey = "m/online";
-constexpr uint8_t kMetaVersion = 1;
+// Version 2 added the newest folded time and the time-order flag, which decide whether the
+// state may answer a read as of a time (docs/formats/online-features.md).
+constexpr uint8_t kMetaVersion = 2;
+constexpr uint8_t kMetaTimeOrdered = 1;
 
-std::string MetaValue(uint64_t layout, uint64_t watermark) {
+struct Meta {
+  uint64_t layout = 0;
+  uint64_t watermark = 0;
+  int64_t newest_us = std::numeric_limits<int64_t>::min();
+  bool time_ordered = true;
+};
+
+std::string MetaValue(const Meta& m) {
   std::string v;
   codec::PutU8(v, kMetaVersion);
-  codec::PutRaw(v, layout);
-  codec::PutRaw(v, watermark);
+  codec::PutRaw(v, m.layout);
+  codec::PutRaw(v, m.watermark);
+  codec::PutRaw(v, m.newest_us);
+  codec::PutU8(v, m.time_ordered ? kMetaTimeOrdered : 0);
   return v;
+}
+
+// nullopt for a version-1 record (written before point-in-time reads).
+StatusOr<std::optional<Meta>> ParseMeta(std::string_view value) {
+  codec::Reader in(value);
+  uint8_t version = 0, flags = 0;
+  Meta m;
+  if (in.Raw(&version) && version == 1) return std::nullopt;
+  if (version != kMetaVersion || !in.Raw(&m.layout) || !in.Raw(&m.watermark) || !in.Raw(&m.newest_us) ||
+      !in.Raw(&flags) || !in.done())
+    return absl::DataLossError("online features: unreadable meta record (wrong version?)");
+  m.time_ordered = (flags & kMetaTimeOrdered) != 0;
+  return std::optional<Meta>(m);
+}
+
+// Whether a state that folded events up to `newest_us`, in time order when `time_ordered`,
+// is the offline fold of everything before t: only then may it answer as of t. A read at t
+// uses nothing stamped at or after t, so an event stamped exactly t already rules it out.
+bool AnswersAsOf(bool time_ordered, int64_t newest_us, Timestamp t) {
+  return time_ordered && t.micros() > newest_us;
 }
 
 // The parts of a stored event the fold reads (ids and context are not features).
@@ -64,21 +99,26 @@ StatusOr<std::unique_ptr<OnlineFeatures>> OnlineFeatures::Open(std::vector<Featu
   OnlineOpenReport& rep = report ? *report : local;
   std::unique_lock lock(o->mu_);
 
-  FUNNEL_ASSIGN_OR_RETURN(std::optional<std::string> meta, o->kv_->Get(kMetaKey));
+  FUNNEL_ASSIGN_OR_RETURN(std::optional<std::string> meta_value, o->kv_->Get(kMetaKey));
   bool usable = false;
-  if (meta) {
-    codec::Reader in(*meta);
-    uint8_t version = 0;
-    uint64_t layout = 0, watermark = 0;
-    if (!in.Raw(&version) || version != kMetaVersion || !in.Raw(&layout) || !in.Raw(&watermark) || !in.done())
-      return absl::DataLossError("online features: unreadable meta record (wrong version?)");
-    if (layout != o->fold_->LayoutHash()) {
+  if (meta_value) {
+    FUNNEL_ASSIGN_OR_RETURN(std::optional<Meta> meta, ParseMeta(*meta_value));
+    if (!meta) {
+      // A version-1 record lacks what point-in-time reads need; the events are all in the store.
+      spdlog::info("online features: state written by an older version; rebuilding from the event store");
+    } else if (meta->layout != o->fold_->LayoutHash()) {
       spdlog::info("online features: feature definitions changed; rebuilding from the event store");
-    } else if (watermark > store.NextSeq()) {
+    } else if (meta->watermark > store.NextSeq()) {
       spdlog::warn("online features: state is ahead of the event store (another data dir?); rebuilding");
     } else {
+      // A state folded out of time order is kept: recovery folds each event once either way,
+      // and its reads are replayed from the event store (Compute).
       usable = true;
-      o->watermark_ = watermark;
+      o->watermark_ = meta->watermark;
+      o->newest_us_ = meta->newest_us;
+      o->time_ordered_ = meta->time_ordered;
+      // Which items the restored state folded events of is not recorded: assume all of them.
+      o->item_folded_.assign(store.NumItems(), 1);
     }
   }
   if (!usable) {
@@ -111,17 +151,17 @@ StatusOr<std::unique_ptr<OnlineFeatures>> OnlineFeatures::OpenReader(std::vector
   o->kv_ = std::move(kv);
   o->read_through_ = true;
   FUNNEL_ASSIGN_OR_RETURN(o->fold_, FeatureFold::CreateDetached(std::move(specs)));
-  FUNNEL_ASSIGN_OR_RETURN(std::optional<std::string> meta, o->kv_->Get(kMetaKey));
-  if (meta) {
-    codec::Reader in(*meta);
-    uint8_t version = 0;
-    uint64_t layout = 0;
-    if (!in.Raw(&version) || version != kMetaVersion || !in.Raw(&layout) || !in.Raw(&o->watermark_))
-      return absl::DataLossError("online features: unreadable meta record (wrong version?)");
-    if (layout != o->fold_->LayoutHash())
+  FUNNEL_ASSIGN_OR_RETURN(std::optional<std::string> meta_value, o->kv_->Get(kMetaKey));
+  if (meta_value) {
+    FUNNEL_ASSIGN_OR_RETURN(std::optional<Meta> meta, ParseMeta(*meta_value));
+    if (!meta)
+      return absl::FailedPreconditionError(
+          "online features: the shared store was written by an older version; open its writer once to upgrade it");
+    if (meta->layout != o->fold_->LayoutHash())
       return absl::FailedPreconditionError(
           "online features: the shared store was written under other feature definitions; "
           "use the writer's config");
+    o->watermark_ = meta->watermark;
   }
   return o;
 }
@@ -137,12 +177,27 @@ Status OnlineFeatures::Rebuild() {
   if (!drop.empty()) FUNNEL_RETURN_IF_ERROR(kv_->Write(drop));
   FUNNEL_ASSIGN_OR_RETURN(fold_, FeatureFold::Create(specs_, store_));
   const uint64_t end = store_->NextSeq();
+  newest_us_ = std::numeric_limits<int64_t>::min();
+  time_ordered_ = true;
+  item_folded_.clear();
   FUNNEL_RETURN_IF_ERROR(store_->Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
-    if (e.seq < end) fold_->Apply(e);
+    if (e.seq < end) FoldOne(e, /*attached=*/false);
     return true;
   }));
   watermark_ = end;
   return Persist();
+}
+
+void OnlineFeatures::FoldOne(const store::StoredEvent& e, bool attached) {
+  // Arrival order is the replay's (time, then seq) order as long as no event is older than
+  // one folded before it; from the first that is, the state is no longer the offline fold.
+  if (e.ts.micros() < newest_us_) time_ordered_ = false;
+  newest_us_ = std::max(newest_us_, e.ts.micros());
+  if (item_folded_.size() <= Raw(e.item)) item_folded_.resize(Raw(e.item) + 1, 0);
+  item_folded_[Raw(e.item)] = 1;
+  fold_->Apply(e);
+  if (attached)
+    for (StreamFold* f : attached_) f->Apply(e);
 }
 
 Status OnlineFeatures::FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* folded) {
@@ -154,11 +209,7 @@ Status OnlineFeatures::FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* 
     return true;
   }));
   std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
-  for (const FoldedEvent& e : pending) {
-    const store::StoredEvent stored = AsStored(e);
-    fold_->Apply(stored);
-    for (StreamFold* f : attached_) f->Apply(stored);
-  }
+  for (const FoldedEvent& e : pending) FoldOne(AsStored(e), /*attached=*/true);
   if (folded) *folded += pending.size();
   watermark_ = std::max(watermark_, to_seq);
   return absl::OkStatus();
@@ -167,7 +218,7 @@ Status OnlineFeatures::FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* 
 Status OnlineFeatures::Persist() {
   store::KvBatch batch;
   fold_->DrainChanges([&](std::string_view k, std::string_view v) { batch.Put(Cat(kRecordPrefix, k), v); });
-  batch.Put(kMetaKey, MetaValue(fold_->LayoutHash(), watermark_));
+  batch.Put(kMetaKey, MetaValue({fold_->LayoutHash(), watermark_, newest_us_, time_ordered_}));
   FUNNEL_RETURN_IF_ERROR(kv_->Write(batch));
   // After the records: an attached fold's own watermark never runs ahead of what a restart
   // would have to refold, and it catches up by itself when behind.
@@ -226,9 +277,7 @@ Status OnlineFeatures::ApplyResolved(const ResolvedBatch& batch, bool persist) {
   }
   for (const FoldedEvent& e : batch.events) {
     if (e.seq < watermark_) continue;  // already folded (a repeated call)
-    const store::StoredEvent stored = AsStored(e);
-    fold_->Apply(stored);
-    for (StreamFold* f : attached_) f->Apply(stored);
+    FoldOne(AsStored(e), /*attached=*/true);
   }
   watermark_ = std::max(watermark_, batch.events.back().seq + 1);
   if (!persist) {
@@ -304,8 +353,13 @@ class OnlineFeatures::Feeder final : public events::RecordSink {
 Status OnlineFeatures::UpsertItems(std::span<const events::Item> items) {
   if (store_ == nullptr) return absl::FailedPreconditionError("online features: a reader cannot apply items");
   std::unique_lock lock(mu_);
-  for (const events::Item& it : items)
-    if (std::optional<ItemIdx> idx = store_->FindItem(it.item)) fold_->UpsertItem(*idx, it);
+  for (const events::Item& it : items) {
+    std::optional<ItemIdx> idx = store_->FindItem(it.item);
+    if (!idx) continue;
+    // The offline fold reads today's metadata for every past event of the item.
+    const bool changed = fold_->UpsertItem(*idx, it);
+    if (changed && Raw(*idx) < item_folded_.size() && item_folded_[Raw(*idx)]) time_ordered_ = false;
+  }
   return Persist();
 }
 
@@ -319,12 +373,81 @@ Status OnlineFeatures::UpsertUsers(std::span<const events::User> users) {
 
 StatusOr<FeatureMatrix> OnlineFeatures::Compute(std::string_view user, std::span<const std::string> items,
                                                 Timestamp t) const {
-  return read_through_ ? ComputeFromKv(user, items, t) : ComputeFromMemory(user, items, t);
+  if (read_through_) {
+    bool behind = false;
+    FUNNEL_ASSIGN_OR_RETURN(FeatureMatrix m, ComputeFromKv(user, items, t, &behind));
+    if (!behind) return m;
+    // The writer still can answer, from the event store; a reader cannot.
+    if (store_ != nullptr) return ComputeAsOf(user, items, t);
+    return absl::FailedPreconditionError(Cat(
+        "online features: the shared state cannot answer as of ", FormatUtc(t),
+        ": it holds events stamped at or after that time (or folded out of time order); "
+        "a point-in-time read needs the event store (ask the writer)"));
+  }
+  {
+    std::shared_lock lock(mu_);
+    // Checked under the lock the read holds, so no event folds in between; an event stored
+    // but not yet folded (a background feeder, another importer) could be older than t.
+    if (AnswersAsOf(time_ordered_, newest_us_, t) && watermark_ == store_->NextSeq())
+      return ComputeFromMemory(user, items, t);
+  }
+  return ComputeAsOf(user, items, t);
+}
+
+StatusOr<FeatureMatrix> OnlineFeatures::ComputeFolded(std::string_view user, std::span<const std::string> items,
+                                                      Timestamp t) const {
+  if (store_ == nullptr) return absl::FailedPreconditionError("online features: a reader holds no folded state");
+  std::shared_lock lock(mu_);
+  return ComputeFromMemory(user, items, t);
+}
+
+StatusOr<FeatureMatrix> OnlineFeatures::ComputeAsOf(std::string_view user, std::span<const std::string> items,
+                                                    Timestamp t) const {
+  // The offline fold up to t (what BuildDataset with until = t folds), of just the rows this
+  // read needs. Exact because rows never read one another (FeatureFold::ApplyTo) and the
+  // event store hands each row's events in the replay's (time, seq) order, from the full
+  // replay and from a user's history alike. Item rows have no per-item index to replay from,
+  // and the global row depends on every event: either means one scan of the events before t
+  // (folding only the global row for the others); otherwise the user's history suffices.
+  // Costs a fold creation (all item metadata) and that replay per read: a point-in-time read
+  // is for history and for requests behind the stream, not the live path.
+  FUNNEL_ASSIGN_OR_RETURN(std::unique_ptr<FeatureFold> fold, FeatureFold::Create(specs_, store_));
+  const std::optional<UserIdx> u = store_->FindUser(user);
+  std::vector<ItemIdx> idx(items.size(), ItemIdx{UINT32_MAX});
+  absl::flat_hash_set<uint32_t> wanted;
+  for (size_t j = 0; j < items.size(); ++j)
+    if (std::optional<ItemIdx> i = store_->FindItem(items[j])) {
+      idx[j] = *i;
+      wanted.insert(Raw(*i));
+    }
+  if (fold->HasGlobalState() || (fold->HasItemState() && !wanted.empty())) {
+    FUNNEL_RETURN_IF_ERROR(store_->Replay(Timestamp::Min(), t, [&](const store::StoredEvent& e) {
+      fold->ApplyTo(e, u && e.user == *u, wanted.contains(Raw(e.item)));
+      return true;
+    }));
+  } else if (u) {
+    FUNNEL_RETURN_IF_ERROR(store_->UserHistory(*u, Timestamp::Min(), t, [&](const store::HistoryEntry& h) {
+      store::StoredEvent e;
+      e.ts = h.ts;
+      e.seq = h.seq;
+      e.user = *u;
+      e.item = h.item;
+      e.type = h.type;
+      e.value = h.value;
+      fold->ApplyTo(e, /*user_rows=*/true, /*item_rows=*/false);
+      return true;
+    }));
+  }
+  FeatureMatrix m{items.size(), fold->names().size(), {}};
+  m.values.resize(m.rows * m.cols);
+  const UserIdx user_idx = u.value_or(UserIdx{UINT32_MAX});
+  for (size_t j = 0; j < items.size(); ++j)
+    fold->Compute(user_idx, idx[j], t, std::span<float>(m.values.data() + j * m.cols, m.cols));
+  return m;
 }
 
 StatusOr<FeatureMatrix> OnlineFeatures::ComputeFromMemory(std::string_view user, std::span<const std::string> items,
                                                           Timestamp t) const {
-  std::shared_lock lock(mu_);
   FeatureMatrix m{items.size(), fold_->names().size(), {}};
   m.values.resize(m.rows * m.cols);
   const UserIdx u = store_->FindUser(user).value_or(UserIdx{UINT32_MAX});
@@ -336,7 +459,7 @@ StatusOr<FeatureMatrix> OnlineFeatures::ComputeFromMemory(std::string_view user,
 }
 
 StatusOr<FeatureMatrix> OnlineFeatures::ComputeFromKv(std::string_view user, std::span<const std::string> items,
-                                                      Timestamp t) const {
+                                                      Timestamp t, bool* behind) const {
   // A request-local detached fold holds just the records this request reads, under local
   // indexes (the user is 0, item j is j), and evaluates them with the writer's code.
   FUNNEL_ASSIGN_OR_RETURN(std::unique_ptr<FeatureFold> view, FeatureFold::CreateDetached(specs_));
@@ -359,9 +482,24 @@ StatusOr<FeatureMatrix> OnlineFeatures::ComputeFromKv(std::string_view user, std
       if (values[k]) FUNNEL_RETURN_IF_ERROR(view->Restore(std::string_view(keys[k]).substr(kRecordPrefix.size()), *values[k], ids));
     return absl::OkStatus();
   };
-  std::vector<std::string> keys = {prefixed(UserRecordKey(user)), prefixed(GlobalRecordKey())};
+  std::vector<std::string> keys = {std::string(kMetaKey), prefixed(UserRecordKey(user)), prefixed(GlobalRecordKey())};
   for (const auto& [name, j] : item_index) keys.push_back(prefixed(ItemRecordKey(name)));
-  FUNNEL_RETURN_IF_ERROR(load(keys));
+  FUNNEL_ASSIGN_OR_RETURN(auto values, kv_->MultiGet(keys));
+  // The meta record is written in the same batch as the records; only a state that is the
+  // offline fold of everything before t may answer.
+  if (values[0]) {
+    FUNNEL_ASSIGN_OR_RETURN(std::optional<Meta> meta, ParseMeta(*values[0]));
+    if (!meta)
+      return absl::FailedPreconditionError(
+          "online features: the shared store was written by an older version; open its writer once to upgrade it");
+    if (!AnswersAsOf(meta->time_ordered, meta->newest_us, t) ||
+        (store_ != nullptr && meta->watermark != store_->NextSeq())) {
+      *behind = true;
+      return FeatureMatrix{};
+    }
+  }
+  for (size_t k = 1; k < keys.size(); ++k)
+    if (values[k]) FUNNEL_RETURN_IF_ERROR(view->Restore(std::string_view(keys[k]).substr(kRecordPrefix.size()), *values[k], ids));
   // The user x category / creator records depend on the items' metadata, known only now.
   std::vector<std::string> cross;
   for (const auto& [name, j] : item_index) view->CrossKeys(user, ItemIdx{j}, &cross);

@@ -25,7 +25,10 @@ double Duration(simdjson::dom::parser& parser, const std::string& attributes) {
 
 StrengthRule::StrengthRule(const store::EventStore& store, const EventsConfig& events,
                            const TrainingSetOptions& options)
-    : store_(store), events_(events), options_(options) {
+    : store_(store),
+      events_(events),
+      labels_(events::LabelRule(events), [&store](TypeIdx t) { return store.TypeName(t); }),
+      options_(options) {
   duration_.assign(store.NumItems(), 0);
   simdjson::dom::parser parser;
   Status s = store.ForEachItem([&](ItemIdx i, const events::Item& it) {
@@ -40,22 +43,19 @@ const StrengthRule::TypeRule& StrengthRule::Rule(TypeIdx type) {
   TypeRule& r = rules_[Raw(type)];
   if (!r.resolved) {
     std::string name = store_.TypeName(type);
-    r = {true, events_.WeightOf(name), name == "rating", name == "watch", events_.IsPositiveType(name)};
+    r = {true, events_.WeightOf(name), labels_[type].role == events::LabelRole::kRating, name == "watch"};
   }
   return r;
 }
 
-bool StrengthRule::Positive(TypeIdx type, std::optional<double> value) {
-  const TypeRule& r = Rule(type);
-  return r.rating ? (value && *value >= events_.rating_positive_threshold) : r.positive_type;
-}
+bool StrengthRule::Positive(TypeIdx type, std::optional<double> value) { return labels_.IsPositive(type, value); }
 
 double StrengthRule::Strength(TypeIdx type, std::optional<double> value, ItemIdx item, Timestamp ts, Timestamp now) {
   const TypeRule& r = Rule(type);
   if (r.weight == 0) return 0;
   double s = r.weight;
   if (r.rating) {
-    if (!(value && *value >= events_.rating_positive_threshold)) s *= options_.low_rating;
+    if (!labels_.IsPositive(type, value)) s *= options_.low_rating;
   } else if (r.watch && value && Raw(item) < duration_.size() && duration_[Raw(item)] > 0) {
     s *= std::min(*value / duration_[Raw(item)], options_.max_watch_ratio);
   }
@@ -65,8 +65,7 @@ double StrengthRule::Strength(TypeIdx type, std::optional<double> value, ItemIdx
 }
 
 bool IsPositiveEvent(const EventsConfig& events, std::string_view type, std::optional<double> value) {
-  if (type == "rating") return value && *value >= events.rating_positive_threshold;
-  return events.IsPositiveType(type);
+  return events::LabelRule(events).IsPositive(type, value);
 }
 
 StatusOr<UserState> BuildUserState(const store::EventStore& store, StrengthRule& rule, UserIdx user,

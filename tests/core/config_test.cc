@@ -46,6 +46,12 @@ TEST(ConfigTest, UnknownKeyIsAnErrorNamingIt) {
   EXPECT_THAT(cfg.status().message(), HasSubstr("commit_batch"));
 }
 
+TEST(ConfigTest, AnImpressionListedAsAPositiveTypeIsAnError) {
+  StatusOr<Config> cfg = ParseConfig("[events]\npositive_types = [\"like\", \"impression\"]\n", "t.toml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_THAT(cfg.status().message(), HasSubstr("'impression' is an exposure"));
+}
+
 TEST(ConfigTest, UnknownSectionIsAnError) {
   StatusOr<Config> cfg = ParseConfig("[retrievl]\nx = 1\n", "t.toml");
   ASSERT_FALSE(cfg.ok());

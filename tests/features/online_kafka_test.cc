@@ -123,34 +123,50 @@ std::unique_ptr<FeatureFold> FreshFold(const store::EventStore& store) {
   return std::move(*fold);
 }
 
-// Every user's features against every item (and two unknown ones), online vs the fresh fold.
+// The offline fold: every stored event in time order (partitions interleave, so the stream
+// arrives out of time order).
+std::unique_ptr<FeatureFold> OfflineFold(const store::EventStore& store) {
+  auto fold = FeatureFold::Create(DefaultFeatureSpecs(), &store);
+  EXPECT_TRUE(fold.ok()) << fold.status();
+  EXPECT_TRUE(store.Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
+    (*fold)->Apply(e);
+    return true;
+  }).ok());
+  return std::move(*fold);
+}
+
+// Every user's features against every item (and two unknown ones): the folded state vs the
+// fresh fold in arrival order (each event folded once), and what reads answer vs the offline fold.
 void ExpectOnlineEqualsFreshFold(const OnlineFeatures& online, const store::EventStore& store) {
-  std::unique_ptr<FeatureFold> fold = FreshFold(store);
-  const Timestamp t = Timestamp::FromSeconds(kT0 + 11.0 * 2000);  // shortly after the last event
-  const std::vector<std::string> items = AllItems();
-  std::vector<float> want;
-  int differing_users = 0;
-  for (int u = 0; u < kUsers + 1; ++u) {  // u40 never appears
-    const std::string user = Cat("u", u);
-    auto got = online.Compute(user, items, t);
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_EQ(got->cols, fold->names().size());
-    want.assign(got->values.size(), 0.0f);
-    for (size_t j = 0; j < items.size(); ++j)
-      fold->Compute(store.FindUser(user).value_or(UserIdx{UINT32_MAX}),
-                    store.FindItem(items[j]).value_or(ItemIdx{UINT32_MAX}), t,
-                    std::span<float>(want.data() + j * got->cols, got->cols));
-    if (std::memcmp(want.data(), got->values.data(), want.size() * sizeof(float)) != 0) {
-      ++differing_users;
-      for (size_t k = 0; k < want.size(); ++k)
-        if (std::memcmp(&want[k], &got->values[k], sizeof(float)) != 0) {
-          ADD_FAILURE() << user << " x " << items[k / got->cols] << ": feature " << fold->names()[k % got->cols]
-                        << " is " << got->values[k] << " online, " << want[k] << " in a fresh fold";
-          break;
-        }
+  for (bool state : {true, false}) {
+    SCOPED_TRACE(state ? "folded state" : "reads");
+    std::unique_ptr<FeatureFold> fold = state ? FreshFold(store) : OfflineFold(store);
+    const Timestamp t = Timestamp::FromSeconds(kT0 + 11.0 * 2000);  // shortly after the last event
+    const std::vector<std::string> items = AllItems();
+    std::vector<float> want;
+    int differing_users = 0;
+    for (int u = 0; u < kUsers + 1; ++u) {  // u40 never appears
+      const std::string user = Cat("u", u);
+      auto got = state ? online.ComputeFolded(user, items, t) : online.Compute(user, items, t);
+      ASSERT_TRUE(got.ok()) << got.status();
+      ASSERT_EQ(got->cols, fold->names().size());
+      want.assign(got->values.size(), 0.0f);
+      for (size_t j = 0; j < items.size(); ++j)
+        fold->Compute(store.FindUser(user).value_or(UserIdx{UINT32_MAX}),
+                      store.FindItem(items[j]).value_or(ItemIdx{UINT32_MAX}), t,
+                      std::span<float>(want.data() + j * got->cols, got->cols));
+      if (std::memcmp(want.data(), got->values.data(), want.size() * sizeof(float)) != 0) {
+        ++differing_users;
+        for (size_t k = 0; k < want.size(); ++k)
+          if (std::memcmp(&want[k], &got->values[k], sizeof(float)) != 0) {
+            ADD_FAILURE() << user << " x " << items[k / got->cols] << ": feature " << fold->names()[k % got->cols]
+                          << " is " << got->values[k] << " online, " << want[k] << " in a fresh fold";
+            break;
+          }
+      }
     }
+    EXPECT_EQ(differing_users, 0);
   }
-  EXPECT_EQ(differing_users, 0);
 }
 
 TEST(OnlineKafkaTest, CrashAfterDurableWriteBeforeCommitFoldsEveryEventExactlyOnce) {

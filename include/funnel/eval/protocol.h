@@ -43,6 +43,7 @@
 #include "funnel/core/ids.h"
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
+#include "funnel/events/labels.h"
 #include "funnel/store/event_store.h"
 
 namespace funnel::eval {
@@ -70,15 +71,17 @@ struct ProtocolOptions {
 // Whether an event counts as a positive: a `rating` whose value is at least
 // rating_positive_threshold (explicit data; a rating without a value is not a positive), or an
 // event of one of positive_types (implicit data). `rating` follows the threshold rule even when
-// listed in positive_types. Types the store did not know at construction are not positives.
+// listed in positive_types. This is events::LabelRule, the rule the training set and the
+// dataset builder label with, resolved once for the store's types: types the store did not
+// know at construction are not positives.
 class PositiveRule {
  public:
   PositiveRule(const store::EventStore& store, const EventsConfig& events);
   bool operator()(const store::StoredEvent& e) const;
 
  private:
-  std::vector<int8_t> by_type_;  // -1 never, 1 always, 2 rating rule
-  double rating_threshold_ = 4.0;
+  events::LabelRule rule_;
+  std::vector<events::TypeLabel> by_type_;  // the store's types at construction
 };
 
 // The protocol's folds, in fold order. Fails when options.folds is outside 1..9 or the store

@@ -21,7 +21,7 @@
 // DrainChanges() hands out the records touched since the last drain; Restore() loads one. The
 // format is in docs/formats/online-features.md.
 //
-// Thread-safety: Apply/Upsert*/Restore/DrainChanges/Clear need exclusive access; Compute,
+// Thread-safety: Apply/ApplyTo/Upsert*/Restore/DrainChanges/Clear need exclusive access; Compute,
 // ComputeReference, LastItems and the key helpers may run concurrently with each other but not
 // with writers.
 #pragma once
@@ -63,12 +63,23 @@ class FeatureFold {
 
   // Folds one event into the state (attached folds only).
   virtual void Apply(const store::StoredEvent& event) = 0;
-  // Metadata that arrives after creation (item upserts, new user attributes).
-  virtual void UpsertItem(ItemIdx item, const events::Item& meta) = 0;
+  // Folds one event into some of the rows it feeds, for a point-in-time read that needs only a
+  // few entities: always the global row; the user's rows (user, user x category, user x
+  // creator, the user's last_n) only when `user_rows`; the item's rows (item, the item's
+  // last_n) only when `item_rows`. The rows it does fold end exactly as Apply leaves them.
+  virtual void ApplyTo(const store::StoredEvent& event, bool user_rows, bool item_rows) = 0;
+  // Metadata that arrives after creation (item upserts, new user attributes). UpsertItem
+  // returns whether what folding reads (categories, creator, duration) changed: events of the
+  // item folded before then were folded under the old values.
+  virtual bool UpsertItem(ItemIdx item, const events::Item& meta) = 0;
   virtual void UpsertUser(UserIdx user, const events::User& meta) = 0;
 
   // Names of the numeric features, in the order Compute writes them.
   virtual const std::vector<std::string>& names() const = 0;
+  // Whether some feature folds events into the global row (its value then depends on every
+  // event), and into item rows (it depends on every event of the item).
+  virtual bool HasGlobalState() const = 0;
+  virtual bool HasItemState() const = 0;
   // The feature vector of (user, item) as of t; out.size() must equal names().size().
   // Unknown indexes (never seen) give every feature its "no state" value.
   virtual void Compute(UserIdx user, ItemIdx item, Timestamp t, std::span<float> out) const = 0;

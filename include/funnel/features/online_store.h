@@ -13,6 +13,8 @@
 //  - Readers have no event store (server replicas sharing a redis backend): Compute() reads
 //    the records of the user, the global row, the items and the user's category and creator
 //    rows from the key-value store at each request and evaluates them with the same fold code.
+// Reads carry a time and are point-in-time exact (Compute): a read the folded state cannot
+// answer, being past the time asked, is replayed from the event store.
 // On the memory and rocksdb backends the writer answers from memory; on redis every process,
 // the writer included, answers from redis, so all of them answer alike.
 //
@@ -27,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <shared_mutex>
 #include <span>
@@ -95,9 +98,19 @@ class OnlineFeatures {
   Status UpsertItems(std::span<const events::Item> items);
   Status UpsertUsers(std::span<const events::User> users);
 
-  // Features of `user` against each of `items` as of t. Unknown users and items are expected
-  // (cold start): their features take their "no state" values.
+  // Features of `user` against each of `items` as of t: exactly (bit for bit) what the offline
+  // fold of every stored event stamped before t gives, as BuildDataset with until = t folds
+  // them; nothing stamped at or after t is used. The folded state answers when it is that fold:
+  // every stored event folded, all stamped before t, in time order. Otherwise (t at or before
+  // the newest folded event, late events, metadata changed under folded events) the writer
+  // replays the rows this read needs from the event store, and a reader, which has no event
+  // store, fails with FailedPrecondition. Unknown users and items are expected (cold start):
+  // their features take their "no state" values.
   StatusOr<FeatureMatrix> Compute(std::string_view user, std::span<const std::string> items, Timestamp t) const;
+  // What the writer's folded state itself says as of t, with no point-in-time check: Compute's
+  // answer whenever the state may answer, else the fold in arrival order (a late event taken
+  // as at its entity's last update). For tests and diagnostics of the state, not for serving.
+  StatusOr<FeatureMatrix> ComputeFolded(std::string_view user, std::span<const std::string> items, Timestamp t) const;
 
   const std::vector<std::string>& names() const;
   uint64_t watermark() const;
@@ -122,8 +135,15 @@ class OnlineFeatures {
   Status Persist();                           // needs mu_ held exclusively
   Status FoldStored(uint64_t from_seq, uint64_t to_seq, uint64_t* folded);  // needs mu_ exclusive
   Status Rebuild();                           // needs mu_ exclusive
-  StatusOr<FeatureMatrix> ComputeFromMemory(std::string_view user, std::span<const std::string> items, Timestamp t) const;
-  StatusOr<FeatureMatrix> ComputeFromKv(std::string_view user, std::span<const std::string> items, Timestamp t) const;
+  // Folds one stored event, in arrival order; feeds the attached folds too when `attached`.
+  void FoldOne(const store::StoredEvent& event, bool attached);  // needs mu_ exclusive
+  StatusOr<FeatureMatrix> ComputeFromMemory(std::string_view user, std::span<const std::string> items,
+                                            Timestamp t) const;  // needs mu_ held
+  // Sets *behind, computing nothing, when the persisted state cannot answer as of t.
+  StatusOr<FeatureMatrix> ComputeFromKv(std::string_view user, std::span<const std::string> items, Timestamp t,
+                                        bool* behind) const;
+  // The point-in-time twin: the offline fold up to t from the event store. Needs no lock.
+  StatusOr<FeatureMatrix> ComputeAsOf(std::string_view user, std::span<const std::string> items, Timestamp t) const;
 
   // Constant after construction.
   std::vector<FeatureSpec> specs_;
@@ -136,6 +156,10 @@ class OnlineFeatures {
   std::unique_ptr<FeatureFold> fold_;
   uint64_t watermark_ = 0;
   bool unpersisted_ = false;  // folded changes not yet written to kv_
+  int64_t newest_us_ = std::numeric_limits<int64_t>::min();  // newest event time folded
+  // The state is the time-ordered replay of what it folded, under today's item metadata.
+  bool time_ordered_ = true;
+  std::vector<uint8_t> item_folded_;  // per item: events of it may be folded
   std::vector<StreamFold*> attached_;
 };
 

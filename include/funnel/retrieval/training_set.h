@@ -23,6 +23,7 @@
 #include "funnel/core/config.h"
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
+#include "funnel/events/labels.h"
 #include "funnel/retrieval/source.h"
 #include "funnel/retrieval/sparse_matrix.h"
 #include "funnel/store/event_store.h"
@@ -57,7 +58,8 @@ struct TrainingSet {
   static constexpr int64_t kNever = INT64_MAX;
 };
 
-// Whether an event is a positive (implicit types, or a rating at or above the threshold).
+// Whether an event is a positive: events::LabelRule (implicit types, or a rating at or above
+// the threshold). For one-off checks; replays use a StrengthRule or events::TypeLabels.
 bool IsPositiveEvent(const EventsConfig& events, std::string_view type, std::optional<double> value);
 
 // The strength rule above, resolved per event type and item duration once, shared by training
@@ -68,6 +70,7 @@ class StrengthRule {
   StrengthRule(const store::EventStore& store, const EventsConfig& events, const TrainingSetOptions& options);
   // Strength of one event as of `now` (decay by age when a half-life is set).
   double Strength(TypeIdx type, std::optional<double> value, ItemIdx item, Timestamp ts, Timestamp now);
+  // events::LabelRule's verdict, the one the protocol and the dataset builder label with.
   bool Positive(TypeIdx type, std::optional<double> value);
 
  private:
@@ -76,12 +79,12 @@ class StrengthRule {
     double weight = 0;
     bool rating = false;
     bool watch = false;
-    bool positive_type = false;
   };
   const TypeRule& Rule(TypeIdx type);
 
   const store::EventStore& store_;
   EventsConfig events_;  // a copy: callers often pass a temporary (EventsConfig{})
+  events::TypeLabels labels_;
   TrainingSetOptions options_;
   std::vector<TypeRule> rules_;
   std::vector<double> duration_;  // per item, 0 when unknown
