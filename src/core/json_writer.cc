@@ -76,6 +76,27 @@ std::string_view JsonWriter::Sanitized(std::string_view s) {
   return scratch_;
 }
 
+JsonWriter& JsonWriter::Fixed(int64_t units, int decimals) {
+  FUNNEL_CHECK(decimals >= 0 && decimals <= 18);
+  int64_t scale = 1;
+  for (int i = 0; i < decimals; ++i) scale *= 10;
+  char digits[48];
+  char* p = digits;
+  // Magnitudes as unsigned, so INT64_MIN has one too.
+  const uint64_t magnitude = units < 0 ? 0 - static_cast<uint64_t>(units) : static_cast<uint64_t>(units);
+  if (units < 0) *p++ = '-';
+  p = std::to_chars(p, digits + sizeof(digits), magnitude / static_cast<uint64_t>(scale)).ptr;
+  uint64_t frac = magnitude % static_cast<uint64_t>(scale);
+  if (frac != 0) {
+    *p++ = '.';
+    for (uint64_t div = static_cast<uint64_t>(scale) / 10; div > 0 && frac > 0; div /= 10) {
+      *p++ = static_cast<char>('0' + frac / div);
+      frac %= div;
+    }
+  }
+  return Did(writer_.RawValue(digits, static_cast<size_t>(p - digits), rapidjson::kNumberType));
+}
+
 std::string JsonQuoted(std::string_view s) {
   JsonWriter w;
   w.String(s);

@@ -179,6 +179,23 @@ TEST(JsonWriterTest, FloatsUseTheShortestFormOfTheFloat) {
   EXPECT_EQ(w.text(), "[0.1,-2.5,3e-05]");
 }
 
+TEST(JsonWriterTest, FixedWritesTheExactDecimalThatDoubleWould) {
+  const std::pair<int64_t, int> cases[] = {{1700000074994, 3}, {1700000074990, 3}, {1700000074000, 3},
+                                           {144, 1}, {20, 1}, {-5, 1}, {0, 3}, {INT64_MIN, 3}};
+  for (const auto& [units, decimals] : cases) {
+    JsonWriter fixed;
+    fixed.Fixed(units, decimals);
+    if (units != INT64_MIN) {
+      JsonWriter dbl;
+      dbl.Double(static_cast<double>(units) / std::pow(10.0, decimals));
+      EXPECT_EQ(fixed.text(), dbl.text()) << units;
+    }
+  }
+  JsonWriter w;
+  w.Fixed(INT64_MIN, 3);
+  EXPECT_EQ(w.text(), "-9223372036854775.808");
+}
+
 TEST(JsonWriterTest, NanAndInfinitiesAreWrittenAsNull) {
   JsonWriter w;
   w.StartObject()

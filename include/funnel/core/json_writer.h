@@ -84,6 +84,10 @@ class JsonWriter {
   JsonWriter& Bool(bool v) { return Did(writer_.Bool(v)); }
   JsonWriter& Null() { return Did(writer_.Null()); }
   JsonWriter& Double(double v) { return Number(v); }
+  // units / 10^decimals written exactly, trailing zeros dropped ("1700000074.99" for
+  // 1700000074990 with 3): what Double(units / 10^decimals) writes for up to 15 significant
+  // digits, without its shortest-form search, for fixed-point values on hot paths.
+  JsonWriter& Fixed(int64_t units, int decimals);
   JsonWriter& Float(float v) { return Number(v); }
 
  private:
