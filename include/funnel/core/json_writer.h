@@ -26,6 +26,7 @@
 // Thread-safety: not thread-safe; use one writer per thread.
 #pragma once
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -71,11 +72,9 @@ class JsonWriter {
   JsonWriter& EndObject() { return Did(writer_.EndObject()); }
   JsonWriter& StartArray() { return Did(writer_.StartArray()); }
   JsonWriter& EndArray() { return Did(writer_.EndArray()); }
-  JsonWriter& Key(std::string_view key) {
-    if (!IsAscii(key)) key = Sanitized(key);
-    return Did(writer_.Key(key.data(), Size(key)));
-  }
+  JsonWriter& Key(std::string_view key) { return String(key); }  // the writer knows a key's place
   JsonWriter& String(std::string_view s) {
+    if (IsPlain(s)) return Did(writer_.Plain(s));
     if (!IsAscii(s)) s = Sanitized(s);
     return Did(writer_.String(s.data(), Size(s)));
   }
@@ -120,6 +119,17 @@ class JsonWriter {
     if (std::string_view(digits, end - digits).find_first_of(".e") != std::string_view::npos) return end;
     return std::to_chars(digits, digits + 40, v, std::chars_format::scientific).ptr;
   }
+  // Printable ASCII without '"' or '\\': the bytes are their own JSON text.
+  static bool IsPlain(std::string_view s) {
+    static constexpr auto kPlain = [] {
+      std::array<bool, 256> t{};
+      for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+      return t;
+    }();
+    for (char ch : s)
+      if (!kPlain[static_cast<unsigned char>(ch)]) return false;
+    return true;
+  }
   static bool IsAscii(std::string_view s) {
     unsigned char any = 0;
     for (char c : s) any |= static_cast<unsigned char>(c);
@@ -133,8 +143,24 @@ class JsonWriter {
   // `s` as valid UTF-8, copied into scratch_ (valid until the next call).
   std::string_view Sanitized(std::string_view s);
 
+  // RapidJSON's Writer with one more method: a string that needs no escaping, copied in one
+  // block (ids and keys are nearly all such; the per-byte escape loop was most of the
+  // generator's JSON time).
+  class Writer : public rapidjson::Writer<rapidjson::StringBuffer> {
+   public:
+    using rapidjson::Writer<rapidjson::StringBuffer>::Writer;
+    bool Plain(std::string_view s) {
+      Prefix(rapidjson::kStringType);
+      char* p = os_->Push(s.size() + 2);
+      p[0] = '"';
+      std::memcpy(p + 1, s.data(), s.size());
+      p[s.size() + 1] = '"';
+      return EndValue(true);
+    }
+  };
+
   rapidjson::StringBuffer buffer_;
-  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  Writer writer_;
   std::string scratch_;
 };
 
