@@ -6,6 +6,7 @@ find_package(fmt REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(simdjson REQUIRED)
+find_package(RapidJSON 1.1 REQUIRED)  # header-only; defines RAPIDJSON_INCLUDE_DIRS, no target
 find_package(RocksDB REQUIRED)
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(Hiredis 0.14 REQUIRED)  # Debian's config defines no target: HIREDIS_LIBRARIES

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -9,6 +11,8 @@
 #include "cli/format.h"
 #include "cli/store_access.h"
 #include "cli/eval_report.h"
+#include "funnel/core/json_writer.h"
+#include "funnel/eval/metrics_json.h"
 #include "funnel/training/evaluation.h"
 #include "funnel/training/retrieval_options.h"
 
@@ -21,20 +25,42 @@ struct EvalArgs {
   std::string json;
 };
 
-std::string JsonMetrics(const eval::MetricsSummary& s) {
-  auto v = [](const eval::MetricValue& m) { return fmt::format(R"({{"mean":{:.6f},"stderr":{:.6f}}})", m.mean, m.stderr_); };
-  return fmt::format(R"({{"pairs":{},"ndcg@10":{},"ndcg@20":{},"recall@20":{},"hitrate@10":{},"recall@100":{},"recall@500":{},"coverage@10":{:.6f}}})",
-                     s.users, v(s.ndcg10), v(s.ndcg20), v(s.recall20), v(s.hit10), v(s.recall100), v(s.recall500),
-                     s.coverage10);
-}
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+// The --json file (docs/formats/json.md).
+std::string EvalJson(const training::EvaluationReport& r,
+                     const std::vector<std::optional<eval::MetricValue>>& vs_popular) {
+  JsonWriter w;
+  w.StartObject().Key("protocol").String("rolling-origin temporal, DESIGN.md").Key("folds").StartArray();
+  for (const auto& f : r.folds) {
+    w.StartObject().Key("fold").Int(f.fold).Key("cutoff").Double(f.cutoff.seconds());
+    w.Key("end").Double(f.end.seconds()).Key("train_events").Uint(f.train_events);
+    w.Key("window_events").Uint(f.window_events).Key("catalog").Uint(f.catalog).Key("users").Uint(f.users);
+    w.Key("train_seconds").Double(f.train_seconds).Key("rows").StartObject();
+    for (size_t k = 0; k < r.rows.size(); ++k) {
+      w.Key(r.rows[k]);
+      eval::WriteMetricsJson(w, r.metrics[k].Fold(f.fold));
+    }
+    w.EndObject().Key("validation").StartArray();
+    for (const auto& v : f.validation) {
+      w.StartObject().Key("name").String(v.name).Key("params").String(v.params).Key("metrics");
+      eval::WriteMetricsJson(w, v.metrics);
+      w.EndObject();
+    }
+    w.EndArray().EndObject();
   }
-  return out + "\"";
+  w.EndArray().Key("overall").StartObject();
+  for (size_t k = 0; k < r.rows.size(); ++k) {
+    w.Key(r.rows[k]);
+    eval::WriteMetricsJson(w, r.metrics[k].Overall());
+  }
+  w.EndObject().Key("ndcg10_minus_popular").StartObject();
+  for (size_t k = 0; k < r.rows.size(); ++k) {
+    if (!vs_popular[k]) continue;
+    w.Key(r.rows[k]);
+    eval::WriteMetricValueJson(w, *vs_popular[k]);
+  }
+  w.EndObject().EndObject();
+  w.EndLine();
+  return std::string(w.text());
 }
 
 Status RunEval(const CommonOptions& common, const EvalArgs& args) {
@@ -77,32 +103,7 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
 
   if (!args.json.empty()) {
     std::ofstream out(args.json);
-    out << "{\"protocol\":\"rolling-origin temporal, DESIGN.md\",\"folds\":[";
-    for (size_t i = 0; i < r.folds.size(); ++i) {
-      const auto& f = r.folds[i];
-      out << (i ? "," : "") << fmt::format(R"({{"fold":{},"cutoff":{:.6f},"end":{:.6f},"train_events":{},"window_events":{},"catalog":{},"users":{},"train_seconds":{:.3f},"rows":{{)",
-                                           f.fold, f.cutoff.seconds(), f.end.seconds(), f.train_events, f.window_events,
-                                           f.catalog, f.users, f.train_seconds);
-      for (size_t k = 0; k < r.rows.size(); ++k)
-        out << (k ? "," : "") << JsonString(r.rows[k]) << ":" << JsonMetrics(r.metrics[k].Fold(f.fold));
-      out << "},\"validation\":[";
-      for (size_t k = 0; k < f.validation.size(); ++k)
-        out << (k ? "," : "") << fmt::format(R"({{"name":{},"params":{},"metrics":{}}})", JsonString(f.validation[k].name),
-                                             JsonString(f.validation[k].params), JsonMetrics(f.validation[k].metrics));
-      out << "]}";
-    }
-    out << "],\"overall\":{";
-    for (size_t k = 0; k < r.rows.size(); ++k)
-      out << (k ? "," : "") << JsonString(r.rows[k]) << ":" << JsonMetrics(r.metrics[k].Overall());
-    out << "},\"ndcg10_minus_popular\":{";
-    bool first = true;
-    for (size_t k = 0; k < r.rows.size(); ++k) {
-      if (!vs_popular[k]) continue;
-      out << (first ? "" : ",") << JsonString(r.rows[k])
-          << fmt::format(R"(:{{"mean":{:.6f},"stderr":{:.6f}}})", vs_popular[k]->mean, vs_popular[k]->stderr_);
-      first = false;
-    }
-    out << "}}\n";
+    out << EvalJson(r, vs_popular);
     if (!out) return absl::InternalError(Cat("cannot write ", args.json));
     std::cout << "wrote " << args.json << "\n";
   }

@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "absl/strings/str_cat.h"
+#include "funnel/core/json_writer.h"
 
 namespace funnel::events {
 namespace {
@@ -214,45 +215,35 @@ uint32_t SampleWeighted(const std::vector<double>& cum, uint32_t lo, uint32_t hi
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output. Lines are formatted straight into one large buffer that goes out with fwrite in
-// multi-megabyte blocks, so a 50 M-event run is bound by the disk, not by per-line calls.
+// Output. Lines are written by the common JsonWriter into one large reused buffer that goes out
+// with fwrite in multi-megabyte blocks, so a 50 M-event run is bound by the disk, not by
+// per-line calls.
 
-char* Put(char* p, std::string_view s) {
-  std::memcpy(p, s.data(), s.size());
-  return p + s.size();
-}
-char* PutUint(char* p, uint64_t v) { return std::to_chars(p, p + 20, v).ptr; }
-char* PutInt(char* p, int64_t v) { return std::to_chars(p, p + 21, v).ptr; }
-char* PutFloat(char* p, float v) { return std::to_chars(p, p + 32, v).ptr; }
-// Fixed-point values: seconds from milliseconds, seconds from tenths; trailing zeros dropped.
-char* PutFixed(char* p, int64_t v, int64_t scale) {
-  p = PutInt(p, v / scale);
-  int64_t frac = v % scale;
-  if (frac == 0) return p;
-  *p++ = '.';
-  for (int64_t div = scale / 10; div > 0 && frac > 0; div /= 10) {
-    *p++ = static_cast<char>('0' + frac / div);
-    frac %= div;
+// The generator's ids: a prefix and a number ("u12", "e-7"), formatted into `buf`.
+class Id {
+ public:
+  Id(std::string_view prefix, uint64_t n) {
+    std::memcpy(buf_, prefix.data(), prefix.size());
+    end_ = std::to_chars(buf_ + prefix.size(), buf_ + sizeof(buf_), n).ptr;
   }
-  return p;
-}
-char* PutMillis(char* p, int64_t ms) { return PutFixed(p, ms, 1000); }
-char* PutTenths(char* p, int64_t tenths) { return PutFixed(p, tenths, 10); }
-char* PutFloats(char* p, std::span<const float> values) {
-  *p++ = '[';
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) *p++ = ',';
-    p = PutFloat(p, values[i]);
-  }
-  *p++ = ']';
-  return p;
+  std::string_view view() const { return {buf_, static_cast<size_t>(end_ - buf_)}; }
+
+ private:
+  char buf_[32];
+  char* end_;
+};
+
+void PutFloats(JsonWriter& w, std::span<const float> values) {
+  w.StartArray();
+  for (float v : values) w.Float(v);
+  w.EndArray();
 }
 
-// A file written through the buffer above; errors surface at Close(). Not thread-safe.
+// A file of JSON Lines written through the buffer above; errors surface at Close().
+// Not thread-safe.
 class OutputFile {
  public:
   static constexpr size_t kBufferBytes = 8 << 20;
-  static constexpr size_t kMaxLineBytes = 4096;
 
   OutputFile() = default;
   OutputFile(const OutputFile&) = delete;
@@ -269,7 +260,6 @@ class OutputFile {
       return absl::UnavailableError(
           absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
     }
-    buffer_ = std::make_unique<char[]>(kBufferBytes);
     if (checksum) {
       hash_ = XXH3_createState();
       FUNNEL_CHECK(hash_ != nullptr);
@@ -278,17 +268,14 @@ class OutputFile {
     return absl::OkStatus();
   }
 
-  // A pointer to at least kMaxLineBytes free bytes; finish the line with Commit(end).
-  char* Reserve() {
-    if (kBufferBytes - used_ < kMaxLineBytes) Flush();
-    return buffer_.get() + used_;
-  }
-  void Commit(char* end) {
-    used_ = static_cast<size_t>(end - buffer_.get());
-    FUNNEL_CHECK(used_ <= kBufferBytes);
+  // The writer of the next line; finish the line's value, then call EndLine().
+  JsonWriter& line() { return writer_; }
+  void EndLine() {
+    writer_.EndLine();
+    if (writer_.size() >= kBufferBytes) Flush();
   }
 
-  // XXH3-64 of everything committed so far.
+  // XXH3-64 of every line ended so far.
   uint64_t Checksum() {
     Flush();
     return XXH3_64bits_digest(hash_);
@@ -307,19 +294,19 @@ class OutputFile {
 
  private:
   void Flush() {
-    if (used_ == 0) return;
-    if (hash_ != nullptr) XXH3_64bits_update(hash_, buffer_.get(), used_);
-    if (!failed_ && std::fwrite(buffer_.get(), 1, used_, file_) != used_) {
+    const std::string_view text = writer_.text();
+    if (text.empty()) return;
+    if (hash_ != nullptr) XXH3_64bits_update(hash_, text.data(), text.size());
+    if (!failed_ && std::fwrite(text.data(), 1, text.size(), file_) != text.size()) {
       failed_ = true;
       error_ = errno;
     }
-    used_ = 0;
+    writer_.Clear();
   }
 
   std::string path_;
   std::FILE* file_ = nullptr;
-  std::unique_ptr<char[]> buffer_;
-  size_t used_ = 0;
+  JsonWriter writer_;
   bool failed_ = false;
   int error_ = 0;
   XXH3_state_t* hash_ = nullptr;
@@ -536,81 +523,44 @@ Status WriteItems(const Catalog& catalog, const std::string& path) {
   FUNNEL_RETURN_IF_ERROR(out.Open(path, /*checksum=*/false));
   for (uint32_t i = 0; i < catalog.items.size(); ++i) {
     const TruthItem& item = catalog.items[i];
-    char* p = out.Reserve();
-    p = Put(p, "{\"item\":\"v");
-    p = PutUint(p, i + 1);
-    p = Put(p, "\",\"ts\":");
-    p = PutInt(p, item.uploaded.micros() / 1'000'000);
-    p = Put(p, ",\"categories\":[");
-    for (int k = 0; k < item.category_count; ++k) {
-      if (k > 0) *p++ = ',';
-      *p++ = '"';
-      p = Put(p, kGeneratorCategoryNames[item.categories[k]]);
-      *p++ = '"';
-    }
-    p = Put(p, "],\"creator\":\"c");
-    p = PutUint(p, item.creator + 1);
-    p = Put(p, "\",\"attributes\":{\"duration\":");
-    p = PutUint(p, item.duration);
-    p = Put(p, "}}\n");
-    out.Commit(p);
+    JsonWriter& w = out.line();
+    w.StartObject().Key("item").String(Id("v", i + 1).view());
+    w.Key("ts").Int(item.uploaded.micros() / 1'000'000).Key("categories").StartArray();
+    for (int k = 0; k < item.category_count; ++k) w.String(kGeneratorCategoryNames[item.categories[k]]);
+    w.EndArray().Key("creator").String(Id("c", item.creator + 1).view());
+    w.Key("attributes").StartObject().Key("duration").Uint(item.duration).EndObject();
+    w.EndObject();
+    out.EndLine();
   }
   return out.Close();
 }
 
-char* PutTruthItem(char* p, uint32_t i, const TruthItem& item) {
-  p = Put(p, "{\"item\":\"v");
-  p = PutUint(p, i + 1);
-  p = Put(p, "\",\"ts\":");
-  p = PutInt(p, item.uploaded.micros() / 1'000'000);
-  p = Put(p, ",\"creator\":\"c");
-  p = PutUint(p, item.creator + 1);
-  p = Put(p, "\",\"categories\":[");
-  for (int k = 0; k < item.category_count; ++k) {
-    if (k > 0) *p++ = ',';
-    p = PutUint(p, item.categories[k]);
-  }
-  p = Put(p, "],\"duration\":");
-  p = PutUint(p, item.duration);
-  p = Put(p, ",\"quality\":");
-  p = PutFloat(p, item.quality);
-  p = Put(p, ",\"virality\":");
-  p = PutFloat(p, item.virality);
-  p = Put(p, ",\"latent\":");
-  p = PutFloats(p, item.latent);
-  return Put(p, "}\n");
+void PutTruthItem(JsonWriter& w, uint32_t i, const TruthItem& item) {
+  w.StartObject().Key("item").String(Id("v", i + 1).view());
+  w.Key("ts").Int(item.uploaded.micros() / 1'000'000);
+  w.Key("creator").String(Id("c", item.creator + 1).view()).Key("categories").StartArray();
+  for (int k = 0; k < item.category_count; ++k) w.Uint(item.categories[k]);
+  w.EndArray().Key("duration").Uint(item.duration);
+  w.Key("quality").Float(item.quality).Key("virality").Float(item.virality).Key("latent");
+  PutFloats(w, item.latent);
+  w.EndObject();
 }
 
-char* PutTruthUser(char* p, uint32_t u, const TruthUser& user) {
-  p = Put(p, "{\"user\":\"u");
-  p = PutUint(p, u + 1);
-  p = Put(p, "\",\"device\":\"");
-  p = Put(p, kDevices[user.device]);
-  p = Put(p, "\",\"activity\":");
-  p = PutFloat(p, user.activity);
-  p = Put(p, ",\"patience\":");
-  p = PutFloat(p, user.patience);
-  p = Put(p, ",\"watch_bias\":");
-  p = PutFloat(p, user.watch_bias);
-  p = Put(p, ",\"like_bias\":");
-  p = PutFloat(p, user.like_bias);
-  p = Put(p, ",\"taste\":");
-  p = PutFloats(p, user.taste);
-  p = Put(p, ",\"latent\":");
-  p = PutFloats(p, user.latent);
-  p = Put(p, ",\"creators\":[");
-  for (int k = 0; k < user.creator_count; ++k) {
-    if (k > 0) *p++ = ',';
-    p = Put(p, "\"c");
-    p = PutUint(p, user.creators[k] + 1);
-    *p++ = '"';
-  }
-  *p++ = ']';
+void PutTruthUser(JsonWriter& w, uint32_t u, const TruthUser& user) {
+  w.StartObject().Key("user").String(Id("u", u + 1).view()).Key("device").String(kDevices[user.device]);
+  w.Key("activity").Float(user.activity).Key("patience").Float(user.patience);
+  w.Key("watch_bias").Float(user.watch_bias).Key("like_bias").Float(user.like_bias).Key("taste");
+  PutFloats(w, user.taste);
+  w.Key("latent");
+  PutFloats(w, user.latent);
+  w.Key("creators").StartArray();
+  for (int k = 0; k < user.creator_count; ++k) w.String(Id("c", user.creators[k] + 1).view());
+  w.EndArray();
   if (user.drifted) {
-    p = Put(p, ",\"drift_taste\":");
-    p = PutFloats(p, user.drift_taste);
+    w.Key("drift_taste");
+    PutFloats(w, user.drift_taste);
   }
-  return Put(p, "}\n");
+  w.EndObject();
 }
 
 // Writes truth.jsonl (docs/formats/generator-truth.md) and returns each user's activity.
@@ -619,41 +569,26 @@ StatusOr<std::vector<float>> WriteTruth(const GeneratorOptions& options, const C
                                         uint64_t* drifted_users) {
   OutputFile out;
   FUNNEL_RETURN_IF_ERROR(out.Open(path, /*checksum=*/true));
-  char* p = out.Reserve();
-  p = Put(p, "{\"format\":\"funnel-generator-truth\",\"version\":1,\"seed\":");
-  p = PutUint(p, options.seed);
-  p = Put(p, ",\"users\":");
-  p = PutUint(p, options.users);
-  p = Put(p, ",\"items\":");
-  p = PutUint(p, options.items);
-  p = Put(p, ",\"creators\":");
-  p = PutUint(p, catalog.creator_count);
-  p = Put(p, ",\"days\":");
-  p = PutUint(p, options.days);
-  p = Put(p, ",\"epoch\":");
-  p = PutInt(p, kGeneratorEpochSeconds);
-  p = Put(p, ",\"drift_day\":");
-  p = PutUint(p, options.drift_day);
-  p = Put(p, ",\"drift_ts\":");
-  if (options.drift_day > 0) {
-    p = PutInt(p, kGeneratorEpochSeconds + int64_t{86400} * options.drift_day);
-  } else {
-    p = Put(p, "null");
+  {
+    JsonWriter& w = out.line();
+    w.StartObject().Key("format").String("funnel-generator-truth").Key("version").Int(1);
+    w.Key("seed").Uint(options.seed).Key("users").Uint(options.users).Key("items").Uint(options.items);
+    w.Key("creators").Uint(catalog.creator_count).Key("days").Uint(options.days);
+    w.Key("epoch").Int(kGeneratorEpochSeconds).Key("drift_day").Uint(options.drift_day).Key("drift_ts");
+    if (options.drift_day > 0) {
+      w.Int(kGeneratorEpochSeconds + int64_t{86400} * options.drift_day);
+    } else {
+      w.Null();
+    }
+    w.Key("latent_dim").Uint(kGeneratorLatentDim).Key("categories").StartArray();
+    for (int c = 0; c < kGeneratorCategories; ++c) w.String(kGeneratorCategoryNames[c]);
+    w.EndArray().EndObject();
+    out.EndLine();
   }
-  p = Put(p, ",\"latent_dim\":");
-  p = PutUint(p, kGeneratorLatentDim);
-  p = Put(p, ",\"categories\":[");
-  for (int c = 0; c < kGeneratorCategories; ++c) {
-    if (c > 0) *p++ = ',';
-    *p++ = '"';
-    p = Put(p, kGeneratorCategoryNames[c]);
-    *p++ = '"';
-  }
-  p = Put(p, "]}\n");
-  out.Commit(p);
 
   for (uint32_t i = 0; i < catalog.items.size(); ++i) {
-    out.Commit(PutTruthItem(out.Reserve(), i, catalog.items[i]));
+    PutTruthItem(out.line(), i, catalog.items[i]);
+    out.EndLine();
   }
   std::vector<float> activity(options.users);
   *drifted_users = 0;
@@ -661,19 +596,18 @@ StatusOr<std::vector<float>> WriteTruth(const GeneratorOptions& options, const C
     const SimUser user = MakeUser(options, catalog, categories, u);
     activity[u] = user.truth.activity;
     *drifted_users += user.truth.drifted ? 1 : 0;
-    out.Commit(PutTruthUser(out.Reserve(), u, user.truth));
+    PutTruthUser(out.line(), u, user.truth);
+    out.EndLine();
   }
 
   const uint64_t checksum = out.Checksum();
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(checksum));
-  p = out.Reserve();
-  p = Put(p, "{\"end\":{\"lines\":");
-  p = PutUint(p, uint64_t{1} + options.items + options.users);
-  p = Put(p, ",\"xxh3\":\"");
-  p = Put(p, hex);
-  p = Put(p, "\"}}\n");
-  out.Commit(p);
+  JsonWriter& w = out.line();
+  w.StartObject().Key("end").StartObject();
+  w.Key("lines").Uint(uint64_t{1} + options.items + options.users).Key("xxh3").String(hex);
+  w.EndObject().EndObject();
+  out.EndLine();
   FUNNEL_RETURN_IF_ERROR(out.Close());
   return activity;
 }
@@ -956,32 +890,19 @@ class Simulator {
   }
 
   void Emit(const Session& s, const PendingEvent& e) {
-    char* p = out_->Reserve();
-    p = Put(p, "{\"user\":\"u");
-    p = PutUint(p, s.user + 1);
-    p = Put(p, "\",\"item\":\"v");
-    p = PutUint(p, e.item + 1);
-    p = Put(p, "\",\"type\":\"");
-    p = Put(p, kEventTypeNames[static_cast<int>(e.type)]);
-    p = Put(p, "\",\"ts\":");
-    p = PutMillis(p, e.ts_ms);
-    if (e.value_tenths >= 0) {
-      p = Put(p, ",\"value\":");
-      p = PutTenths(p, e.value_tenths);
-    }
-    p = Put(p, ",\"id\":\"e-");
-    p = PutUint(p, ++events_);
-    p = Put(p, "\",\"request_id\":\"r-");
-    p = PutUint(p, s.request_id);
-    *p++ = '"';
+    JsonWriter& w = out_->line();
+    w.StartObject().Key("user").String(Id("u", s.user + 1).view());
+    w.Key("item").String(Id("v", e.item + 1).view());
+    w.Key("type").String(kEventTypeNames[static_cast<int>(e.type)]);
+    w.Key("ts").Fixed(e.ts_ms, 3);
+    if (e.value_tenths >= 0) w.Key("value").Fixed(e.value_tenths, 1);
+    w.Key("id").String(Id("e-", ++events_).view()).Key("request_id").String(Id("r-", s.request_id).view());
     if (e.type == EventType::kImpression) {
       ++impressions_;
-      p = Put(p, ",\"context\":{\"device\":\"");
-      p = Put(p, kDevices[s.model.truth.device]);
-      p = Put(p, "\"}");
+      w.Key("context").StartObject().Key("device").String(kDevices[s.model.truth.device]).EndObject();
     }
-    p = Put(p, "}\n");
-    out_->Commit(p);
+    w.EndObject();
+    out_->EndLine();
   }
 
   const GeneratorOptions& options_;

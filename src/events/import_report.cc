@@ -1,5 +1,3 @@
-#include <fmt/format.h>
-
 #include "funnel/events/import_report.h"
 
 #include <unistd.h>
@@ -7,6 +5,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
+#include "funnel/core/json_writer.h"
 
 namespace funnel::events {
 
@@ -35,41 +36,19 @@ RejectLog::~RejectLog() {
   if (file_) std::fclose(file_);
 }
 
-namespace {
-// JSON string escaping for the rejects file; records may hold any bytes, so control characters
-// and invalid UTF-8 are escaped rather than copied.
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x80) out += fmt::format("\\u{:04x}", c);
-        else out.push_back(static_cast<char>(c));
-    }
-  }
-  out.push_back('"');
-}
-}  // namespace
-
 void RejectLog::Add(ImportReport& report, const std::string& source, uint64_t line,
-                    std::string_view error, std::string_view record) {
+                    std::string_view error, std::string_view record, bool truncated) {
   ++report.rejected;
   if (report.first_errors.size() < ImportReport::kKeptErrors)
     report.first_errors.push_back(Cat(source, ":", line, ": ", error));
   if (file_ == nullptr) return;
-  std::string out = "{\"source\":";
-  AppendJsonString(out, source);
-  out += Cat(",\"line\":", line, ",\"error\":");
-  AppendJsonString(out, error);
-  out += ",\"record\":";
-  AppendJsonString(out, record.substr(0, 4096));
-  out += "}\n";
-  std::fwrite(out.data(), 1, out.size(), file_);
+  JsonWriter w;
+  w.StartObject().Key("source").String(source).Key("line").Uint(line).Key("error").String(error);
+  WriteRecordFields(w, "record", record);
+  if (truncated) w.Key("truncated").Bool(true);
+  w.EndObject();
+  w.EndLine();
+  std::fwrite(w.text().data(), 1, w.size(), file_);
 }
 
 Status RejectLog::Close() {

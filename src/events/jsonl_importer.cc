@@ -166,7 +166,7 @@ StatusOr<ImportReport> Run(std::FILE* f, const std::string& source, uint64_t tot
     if (too_long) {
       rejects.Add(report, source, reader.line_no(),
                   Cat("line is longer than the limit of ", limits.max_line_bytes, " bytes"),
-                  line.substr(0, 256));
+                  line.substr(0, 256), /*truncated=*/true);
       continue;
     }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

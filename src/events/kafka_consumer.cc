@@ -13,8 +13,8 @@
 #include <string_view>
 #include <utility>
 
-#include <simdjson.h>
 
+#include "funnel/core/json_writer.h"
 #include "funnel/core/logging.h"
 #include "funnel/events/json_parser.h"
 
@@ -75,49 +75,9 @@ std::string PartitionName(std::string_view topic, int32_t partition) {
   return Cat(topic, "[", partition, "]");
 }
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out.push_back(ch);
-    }
-  }
-  out.push_back('"');
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) |
-                 uint8_t(in[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6) out.push_back(kAlphabet[(v >> shift) & 63]);
-  }
-  if (size_t rest = in.size() - i; rest > 0) {
-    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    if (rest == 2) v |= uint32_t(uint8_t(in[i + 1])) << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(rest == 2 ? kAlphabet[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
 // Bad messages as JSON Lines: {"topic","partition","offset","error","payload"}, the payload
-// kept byte for byte so it can be fixed and produced again; one that is not UTF-8 goes in
-// "payload_base64" instead. Synced before the offsets of its batch are committed, so a dead
+// kept byte for byte so it can be fixed and produced again; one that is not UTF-8 is written
+// with U+FFFD in "payload" and exactly in "payload_base64" (docs/formats/json.md). Synced before the offsets of its batch are committed, so a dead
 // letter is never lost; a crash before the commit may write it twice. Not thread-safe.
 class DeadLetterFile {
  public:
@@ -134,21 +94,13 @@ class DeadLetterFile {
 
   void Add(std::string_view topic, int32_t partition, int64_t offset, std::string_view error,
            std::string_view payload) {
-    line_.clear();
-    line_ += "{\"topic\":";
-    AppendJsonString(line_, topic);
-    line_ += Cat(",\"partition\":", partition, ",\"offset\":", offset, ",\"error\":");
-    AppendJsonString(line_, error);
-    if (simdjson::validate_utf8(payload.data(), payload.size())) {
-      line_ += ",\"payload\":";
-      AppendJsonString(line_, payload);
-    } else {
-      line_ += ",\"payload_base64\":\"";
-      line_ += Base64(payload);
-      line_ += "\"";
-    }
-    line_ += "}\n";
-    if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size() && write_error_ == 0)
+    line_.Clear();
+    line_.StartObject().Key("topic").String(topic).Key("partition").Int(partition);
+    line_.Key("offset").Int(offset).Key("error").String(error);
+    WriteRecordFields(line_, "payload", payload);
+    line_.EndObject();
+    line_.EndLine();
+    if (std::fwrite(line_.text().data(), 1, line_.size(), file_) != line_.size() && write_error_ == 0)
       write_error_ = errno ? errno : EIO;
     dirty_ = true;
   }
@@ -168,7 +120,7 @@ class DeadLetterFile {
   DeadLetterFile(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
   std::FILE* file_;
   std::string path_;
-  std::string line_;
+  JsonWriter line_;
   bool dirty_ = false;
   int write_error_ = 0;
 };

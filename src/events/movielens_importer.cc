@@ -390,7 +390,7 @@ Status ImportFile(Run& run, const std::string& name, std::string_view header, Pa
     if (too_long) {
       run.rejects.Add(report, name, reader.line_no(),
                       Cat("line is longer than the limit of ", LineReader::kMaxLine, " bytes"),
-                      line.substr(0, 256));
+                      line.substr(0, 256), /*truncated=*/true);
       continue;
     }
     if (reader.line_no() == 1 && !header.empty()) {

@@ -158,63 +158,29 @@ void AppendUtf8(std::string& out, std::string_view s) {
   }
 }
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  std::string utf8;
-  if (!simdjson::validate_utf8(s.data(), s.size())) {
-    AppendUtf8(utf8, s);
-    s = utf8;
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 std::string Quoted(std::string_view s) {
   constexpr size_t kMax = 40;
-  std::string out;
-  if (s.size() <= kMax) {
-    AppendJsonString(out, s);
-  } else {
-    AppendJsonString(out, s.substr(0, kMax));
-    out.insert(out.size() - 1, "...");
-  }
+  std::string utf8;
+  AppendUtf8(utf8, s);
+  if (utf8.size() <= kMax) return JsonQuoted(utf8);
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(utf8[cut]) & 0xC0) == 0x80) --cut;  // whole characters
+  std::string out = JsonQuoted(std::string_view(utf8).substr(0, cut));
+  out.insert(out.size() - 1, "...");
   return out;
 }
 
-void JsonObjectBuilder::Key(std::string_view key) {
-  if (out_->size() > 1) out_->push_back(',');
-  AppendJsonString(*out_, key);
-  out_->push_back(':');
-}
-
 void JsonObjectBuilder::String(std::string_view key, std::string_view text) {
-  Key(key);
-  AppendJsonString(*out_, text);
+  utf8_.clear();
+  AppendUtf8(utf8_, text);
+  writer_.Key(key).String(utf8_);
 }
 
-void JsonObjectBuilder::Int(std::string_view key, int64_t value) {
-  Key(key);
-  AppendDecimal(*out_, value);
+void JsonObjectBuilder::Int(std::string_view key, int64_t value) { writer_.Key(key).Int(value); }
+
+void JsonObjectBuilder::Finish() {
+  writer_.EndObject();
+  out_->assign(writer_.text());
 }
 
 std::optional<int> YearOfTitle(std::string_view title) {

@@ -1,6 +1,6 @@
 // Text primitives of the MovieLens importer (internal to src/events, not a public header):
 // a streaming line reader, field splitting ('\t', '|', '::' and quoted CSV), strict number
-// parsing with std::from_chars, Latin-1 repair and JSON string building.
+// parsing with std::from_chars, Latin-1 repair, and JSON objects built with core's JsonWriter.
 //
 // Hand-written because they are small and on the hot path of 25M-line files; UTF-8 validation
 // is simdjson's. Thread-safety: LineReader and CsvSplitter are not thread-safe (one per file);
@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "funnel/core/json_writer.h"
 
 namespace funnel::events::movielens {
 
@@ -73,23 +75,23 @@ bool ParseDouble(std::string_view s, double* out);   // finite decimal, e.g. "3.
 // Latin-1 (ISO-8859-1), the encoding of the older MovieLens files (u.item, ml-1m movies.dat).
 void AppendUtf8(std::string& out, std::string_view s);
 
-// Appends `s` as a JSON string literal (quoted and escaped), converting it with AppendUtf8.
-void AppendJsonString(std::string& out, std::string_view s);
-
-// `s` quoted for an error message, cut to 40 bytes: got "x".
+// `s` converted with AppendUtf8, quoted for an error message, cut to 40 bytes: got "x".
 std::string Quoted(std::string_view s);
 
-// Builds a minified JSON object, in key order of the calls.
+// Builds a minified JSON object (funnel/core/json_writer.h), in key order of the calls, into
+// *out at Finish(). Text values are converted with AppendUtf8 first: MovieLens text is Latin-1
+// where it is not UTF-8, which is a better guess for these files than U+FFFD.
 class JsonObjectBuilder {
  public:
-  explicit JsonObjectBuilder(std::string* out) : out_(out) { out_->assign("{"); }
-  void String(std::string_view key, std::string_view text);  // text as in AppendJsonString
+  explicit JsonObjectBuilder(std::string* out) : out_(out) { writer_.StartObject(); }
+  void String(std::string_view key, std::string_view text);
   void Int(std::string_view key, int64_t value);
-  void Finish() { out_->push_back('}'); }
+  void Finish();
 
  private:
-  void Key(std::string_view key);
   std::string* out_;
+  JsonWriter writer_;
+  std::string utf8_;
 };
 
 // The year of a title such as "Toy Story (1995)": the last "(YYYY)" in it, 1800 <= YYYY <= 2100

@@ -12,7 +12,9 @@
 #include <xxhash.h>
 
 #include "funnel/core/blob_file.h"
+#include "funnel/core/json_writer.h"
 #include "funnel/core/logging.h"
+#include "funnel/eval/metrics_json.h"
 
 namespace funnel::model {
 
@@ -24,48 +26,74 @@ constexpr std::string_view kManifestFormat = "funnel-model";
 constexpr int kManifestVersion = 1;
 constexpr std::string_view kChecksumField = ",\"checksum\":\"";
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      out += fmt::format("\\u{:04x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string MetricsJson(const eval::MetricsSummary& m) {
-  return fmt::format(R"({{"users":{},"ndcg10":{:.6f},"ndcg20":{:.6f},"recall20":{:.6f},"hit10":{:.6f},"coverage10":{:.6f}}})",
-                     m.users, m.ndcg10.mean, m.ndcg20.mean, m.recall20.mean, m.hit10.mean, m.coverage10);
-}
-
 // The manifest body ends with a checksum of everything before it, so an edited or torn
 // manifest is refused like any other model file.
 std::string ManifestJson(const ModelManifest& m) {
-  std::string s = fmt::format(
-      R"({{"format":"{}","format_version":{},"version":{},"cutoff_us":{},"cutoff":{},"training_events":{},)"
-      R"("num_users":{},"num_items":{},"max_candidates":{},"train_seconds":{:.3f},"validation_users":{},)"
-      R"("fusion":{{"normalization":{},"rank_offset":{}}},)"
-      R"("data":{{"low_rating":{},"max_watch_ratio":{},"half_life_days":{},"recent_items":{}}},"sources":[)",
-      kManifestFormat, kManifestVersion, JsonString(m.version), m.cutoff.micros(), JsonString(FormatUtc(m.cutoff)),
-      m.training_events, m.num_users, m.num_items, m.max_candidates, m.train_seconds, m.validation_users,
-      JsonString(m.fusion.normalization == retrieval::FusionOptions::kRank ? "rank" : "score"), m.fusion.rank_offset,
-      m.data.low_rating, m.data.max_watch_ratio, m.data.half_life_days, m.data.recent_items);
-  for (size_t i = 0; i < m.sources.size(); ++i)
-    s += fmt::format(R"({}{{"name":{},"quota":{},"weight":{}}})", i ? "," : "", JsonString(m.sources[i].name),
-                     m.sources[i].quota, m.sources[i].weight);
-  s += "],\"validation\":[";
-  for (size_t i = 0; i < m.validation.size(); ++i)
-    s += fmt::format(R"({}{{"name":{},"params":{},"metrics":{}}})", i ? "," : "", JsonString(m.validation[i].name),
-                     JsonString(m.validation[i].params), MetricsJson(m.validation[i].metrics));
-  s += "]";
-  s += Cat(kChecksumField, fmt::format("{:016x}", XXH3_64bits(s.data(), s.size())), "\"}\n");
-  return s;
+  JsonWriter w;
+  w.StartObject();
+  w.Key("format").String(kManifestFormat).Key("format_version").Int(kManifestVersion);
+  w.Key("version").String(m.version).Key("cutoff_us").Int(m.cutoff.micros());
+  w.Key("cutoff").String(FormatUtc(m.cutoff)).Key("training_events").Uint(m.training_events);
+  w.Key("num_users").Uint(m.num_users).Key("num_items").Uint(m.num_items);
+  w.Key("max_candidates").Uint(m.max_candidates).Key("train_seconds").Double(m.train_seconds);
+  w.Key("validation_users").Uint(m.validation_users);
+  w.Key("fusion").StartObject();
+  w.Key("normalization").String(m.fusion.normalization == retrieval::FusionOptions::kRank ? "rank" : "score");
+  w.Key("rank_offset").Double(m.fusion.rank_offset).EndObject();
+  w.Key("data").StartObject();
+  w.Key("low_rating").Double(m.data.low_rating).Key("max_watch_ratio").Double(m.data.max_watch_ratio);
+  w.Key("half_life_days").Double(m.data.half_life_days).Key("recent_items").Uint(m.data.recent_items);
+  w.EndObject();
+  w.Key("sources").StartArray();
+  for (const auto& source : m.sources) {
+    w.StartObject().Key("name").String(source.name).Key("quota").Uint(source.quota);
+    w.Key("weight").Double(source.weight).EndObject();
+  }
+  w.EndArray();
+  w.Key("validation").StartArray();
+  for (const auto& row : m.validation) {
+    w.StartObject().Key("name").String(row.name).Key("params").String(row.params).Key("metrics");
+    eval::WriteMetricsJson(w, row.metrics);
+    w.EndObject();
+  }
+  w.EndArray();
+  // The checksum field is written last, so the text so far is exactly what kChecksumField follows.
+  const std::string_view body = w.text();
+  w.Key("checksum").String(fmt::format("{:016x}", XXH3_64bits(body.data(), body.size())));
+  w.EndObject();
+  w.EndLine();
+  return std::string(w.text());
+}
+
+// A validation row's metrics: the eval shape (metrics_json.h), or the flat means that
+// manifests written before it hold ({"users","ndcg10","ndcg20","recall20","hit10",
+// "coverage10"}), so older bundles still load. Validation figures are informative: a missing
+// one reads as 0.
+eval::MetricsSummary ReadValidationMetrics(simdjson::simdjson_result<simdjson::dom::element> mm) {
+  eval::MetricsSummary out;
+  auto number = [&](std::string_view key, auto* value) {
+    if (mm[key].get(*value) != simdjson::SUCCESS) *value = {};
+  };
+  auto metric = [&](std::string_view key, std::string_view old_key, eval::MetricValue* value) {
+    simdjson::dom::element e;
+    if (mm[key].get(e) == simdjson::SUCCESS) {
+      if (e["mean"].get(value->mean) != simdjson::SUCCESS) value->mean = 0;
+      if (e["stderr"].get(value->stderr_) != simdjson::SUCCESS) value->stderr_ = 0;
+    } else if (!old_key.empty()) {
+      number(old_key, &value->mean);
+    }
+  };
+  uint64_t pairs = 0;
+  if (mm[eval::kPairsKey].get(pairs) != simdjson::SUCCESS) number("users", &pairs);
+  out.users = pairs;
+  metric(eval::kNdcg10Key, "ndcg10", &out.ndcg10);
+  metric(eval::kNdcg20Key, "ndcg20", &out.ndcg20);
+  metric(eval::kRecall20Key, "recall20", &out.recall20);
+  metric(eval::kHitRate10Key, "hit10", &out.hit10);
+  metric(eval::kRecall100Key, "", &out.recall100);
+  metric(eval::kRecall500Key, "", &out.recall500);
+  if (mm[eval::kCoverage10Key].get(out.coverage10) != simdjson::SUCCESS) number("coverage10", &out.coverage10);
+  return out;
 }
 
 Status WriteFileSynced(const std::string& path, std::string_view text) {
@@ -152,19 +180,7 @@ StatusOr<ModelManifest> ParseManifest(const std::string& path) {
       if (v["name"].get(name) || v["params"].get(params)) continue;
       row.name = std::string(name);
       row.params = std::string(params);
-      simdjson::dom::element mm = v["metrics"];
-      // Validation figures are informative: a missing one reads as 0.
-      auto read = [&](const char* key, auto* out) {
-        if (mm[key].get(*out) != simdjson::SUCCESS) *out = {};
-      };
-      uint64_t users = 0;
-      read("users", &users);
-      row.metrics.users = users;
-      read("ndcg10", &row.metrics.ndcg10.mean);
-      read("ndcg20", &row.metrics.ndcg20.mean);
-      read("recall20", &row.metrics.recall20.mean);
-      read("hit10", &row.metrics.hit10.mean);
-      read("coverage10", &row.metrics.coverage10);
+      row.metrics = ReadValidationMetrics(v["metrics"]);
       m.validation.push_back(std::move(row));
     }
   }

@@ -2,9 +2,15 @@
 
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
+#include <absl/strings/escaping.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "funnel/core/json_writer.h"
 
 #include "funnel/store/event_store.h"
 #include "support/temp_dir.h"
@@ -82,6 +88,80 @@ TEST_F(JsonlImporterTest, RejectsFileGetsEveryBadRecordAsJson) {
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_THAT(lines[0], HasSubstr(R"("line":1,"error":"expected a JSON object, got array","record":"[1]")"));
   EXPECT_THAT(lines[1], HasSubstr(R"("record":"{\"user\":\"u\"}")"));
+}
+
+TEST_F(JsonlImporterTest, RejectsFileKeepsHostileRecordsRecoverableByteForByte) {
+  // Each line is refused; together they hold every kind of byte a JSON writer can get wrong.
+  const std::vector<std::string> bad = {
+      R"({"user":"q\"uote","item":"back\\slash","type":"click"})",         // no ts
+      std::string("{\"user\":\"tab\there\x01\x1f\",\"ts\":1}"),              // raw control chars
+      std::string("nul\0inside\"\\", 13),
+      "{\"user\":\"caf\xe9\",\"item\":\"i\",\"type\":\"click\",\"ts\":1}",  // Latin-1, not UTF-8
+      "\xff\xfe\x80 binary \xc3",
+      "{\"user\":\"\xe2\x82\xac ok\",\"ts\":\"x\"}",                          // valid UTF-8, bad ts
+      std::string(100000, 'x') + "\"\\",
+  };
+  std::string text;
+  for (const auto& b : bad) text += b + "\n";
+  std::string path = dir_.Write("events.jsonl", text);
+  ImportOptions opts;
+  opts.rejects_path = dir_ / "rejects.jsonl";
+  auto r = Import(path, RecordKind::kEvent, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rejected, bad.size());
+
+  std::ifstream in(opts.rejects_path, std::ios::binary);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), bad.size());
+  simdjson::dom::parser parser;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    ASSERT_TRUE(simdjson::validate_utf8(lines[i].data(), lines[i].size())) << i;
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(lines[i]).get(doc), simdjson::SUCCESS) << lines[i].substr(0, 200);
+    std::string_view source, error, record, base64;
+    uint64_t line_no = 0;
+    ASSERT_EQ(doc["source"].get(source), simdjson::SUCCESS);
+    EXPECT_EQ(source, path);
+    ASSERT_EQ(doc["line"].get(line_no), simdjson::SUCCESS);
+    EXPECT_EQ(line_no, i + 1);
+    ASSERT_EQ(doc["error"].get(error), simdjson::SUCCESS);
+    EXPECT_FALSE(error.empty());
+    ASSERT_EQ(doc["record"].get(record), simdjson::SUCCESS);
+    EXPECT_EQ(std::string(record), ToValidUtf8(bad[i]));
+    if (doc["record_base64"].get(base64) == simdjson::SUCCESS) {
+      EXPECT_FALSE(IsValidUtf8(bad[i])) << i;
+      std::string bytes;
+      ASSERT_TRUE(absl::Base64Unescape(absl::string_view(base64.data(), base64.size()), &bytes));
+      EXPECT_EQ(bytes, bad[i]) << i;
+    } else {
+      EXPECT_EQ(std::string(record), bad[i]) << i;  // the text field is the original
+    }
+    bool truncated = false;
+    EXPECT_NE(doc["truncated"].get(truncated), simdjson::SUCCESS);
+  }
+}
+
+TEST_F(JsonlImporterTest, RejectOfALineLargerThanTheReadBufferIsMarkedTruncated) {
+  // Lines up to the read buffer are refused whole; only one past it cannot be kept.
+  std::string huge = R"({"user":"u","pad":")" + std::string(20 << 20, 'x') + "\"}";
+  std::string path = dir_.Write("events.jsonl", huge + "\n");
+  ImportOptions opts;
+  opts.rejects_path = dir_ / "rejects.jsonl";
+  auto r = Import(path, RecordKind::kEvent, opts);
+  ASSERT_TRUE(r.ok());
+  std::ifstream in(opts.rejects_path);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS);
+  bool truncated = false;
+  ASSERT_EQ(doc["truncated"].get(truncated), simdjson::SUCCESS);
+  EXPECT_TRUE(truncated);
+  std::string_view record;
+  ASSERT_EQ(doc["record"].get(record), simdjson::SUCCESS);
+  EXPECT_LE(record.size(), 256u);
 }
 
 TEST_F(JsonlImporterTest, OverlongLineIsRejectedAndTheRestStillLands) {

@@ -170,8 +170,11 @@ TEST(KafkaIngestorTest, BadMessagesAreSkippedCountedAndDeadLetteredWithoutBlocki
   simdjson::dom::element bad_ts = parser.parse(lines[1]).value();
   EXPECT_EQ(std::string_view(bad_ts["payload"].get_string().value()), kBadTs);
   EXPECT_NE(std::string_view(bad_ts["error"].get_string().value()).find("field \"ts\""), std::string_view::npos);
+  EXPECT_EQ(bad_ts["payload_base64"].error(), simdjson::NO_SUCH_FIELD);  // UTF-8: the text is exact
   simdjson::dom::element binary = parser.parse(lines[3]).value();
   EXPECT_EQ(std::string_view(binary["payload_base64"].get_string().value()), "//4Bbm90IHV0Zi04");
+  // The text field is there too, readable, with U+FFFD for each byte that is not UTF-8.
+  EXPECT_EQ(std::string_view(binary["payload"].get_string().value()), "\xef\xbf\xbd\xef\xbf\xbd\x01not utf-8");
 }
 
 TEST(KafkaIngestorTest, CrashBetweenDurableWriteAndCommitRedeliversAndTheStoreDeduplicates) {

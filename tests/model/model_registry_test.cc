@@ -10,6 +10,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
+#include <xxhash.h>
+
+#include "funnel/core/json_writer.h"
+#include "funnel/eval/metrics_json.h"
 
 #include "funnel/training/retrieval_trainer.h"
 #include "support/test_store.h"
@@ -42,6 +47,19 @@ class ModelRegistryTest : public ::testing::Test {
     const double weights[] = {1.0 / 3, 0.1, 0, -0.25, 2.5e-7, 7};
     for (size_t s = 0; s < trained_->slots.size(); ++s) trained_->slots[s].weight = weights[s % 6];
     trained_->fusion.rank_offset = 1.0 / 7;
+    // A validation row with a hostile name and figures that need every digit.
+    ValidationRow row;
+    row.name = std::string("fused\"\\\n\t\0\xff", 10);
+    row.params = "alpha=1/3 \x01";
+    row.metrics.users = 812;
+    row.metrics.ndcg10 = {1.0 / 3, 0.011};
+    row.metrics.ndcg20 = {0.2, 1e-9};
+    row.metrics.recall20 = {0.3, 0};
+    row.metrics.hit10 = {0.45, 0.02};
+    row.metrics.recall100 = {0.6, 0.03};
+    row.metrics.recall500 = {0.7, 0.04};
+    row.metrics.coverage10 = 0.125;
+    trained_->validation = {row};
   }
   static void TearDownTestSuite() {
     delete trained_;
@@ -134,6 +152,75 @@ TEST_F(ModelRegistryTest, ManifestAndItemNamesRoundTrip) {
     EXPECT_EQ((*model)->FindItem(name), i);
   }
   EXPECT_EQ((*model)->FindItem("no-such-item"), std::nullopt);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void ExpectSameMetrics(const eval::MetricsSummary& got, const eval::MetricsSummary& want, bool stderrs) {
+  EXPECT_EQ(got.users, want.users);
+  const std::pair<const eval::MetricValue*, const eval::MetricValue*> pairs[] = {
+      {&got.ndcg10, &want.ndcg10}, {&got.ndcg20, &want.ndcg20}, {&got.recall20, &want.recall20},
+      {&got.hit10, &want.hit10}};
+  for (const auto& [g, w] : pairs) {
+    EXPECT_EQ(g->mean, w->mean);
+    if (stderrs) {
+      EXPECT_EQ(g->stderr_, w->stderr_);
+    }
+  }
+  EXPECT_EQ(got.coverage10, want.coverage10);
+}
+
+TEST_F(ModelRegistryTest, ValidationMetricsAreWrittenInTheEvalShapeAndReadBackExactly) {
+  ModelRegistry r = Open();
+  const std::string v = Register(r);
+  const std::string text = ReadAll(r.dir() + "/" + v + "/manifest.json");
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(text).get(doc), simdjson::SUCCESS) << text;
+  simdjson::dom::element metrics = doc["validation"].at(0)["metrics"];
+  double mean = 0;
+  uint64_t pairs = 0;
+  ASSERT_EQ(metrics["ndcg@10"]["mean"].get(mean), simdjson::SUCCESS) << text;
+  EXPECT_EQ(mean, 1.0 / 3);
+  ASSERT_EQ(metrics["pairs"].get(pairs), simdjson::SUCCESS);
+  EXPECT_EQ(pairs, 812u);
+  EXPECT_EQ(metrics["ndcg10"].error(), simdjson::NO_SUCH_FIELD);  // one shape, not two
+  std::string_view name;
+  ASSERT_EQ(doc["validation"].at(0)["name"].get(name), simdjson::SUCCESS);
+  EXPECT_EQ(std::string(name), ToValidUtf8(trained_->validation[0].name));
+
+  auto model = r.Load(v);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_EQ((*model)->manifest().validation.size(), 1u);
+  ExpectSameMetrics((*model)->manifest().validation[0].metrics, trained_->validation[0].metrics, true);
+  EXPECT_EQ((*model)->manifest().validation[0].metrics.recall500.mean, 0.7);
+}
+
+TEST_F(ModelRegistryTest, ManifestWithTheOldFlatMetricKeysStillLoads) {
+  ModelRegistry r = Open();
+  const std::string v = Register(r);
+  const std::string path = r.dir() + "/" + v + "/manifest.json";
+  std::string text = ReadAll(path);
+  // Rewrite the metrics as bundles written before the eval shape hold them, checksum and all.
+  JsonWriter now;
+  eval::WriteMetricsJson(now, trained_->validation[0].metrics);
+  const size_t at = text.find(now.text());
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, now.size(),
+               R"({"users":812,"ndcg10":0.3333333333333333,"ndcg20":0.2,"recall20":0.3,"hit10":0.45,"coverage10":0.125})");
+  const std::string_view field = ",\"checksum\":\"";
+  const size_t sum = text.rfind(field);
+  ASSERT_NE(sum, std::string::npos);
+  text = text.substr(0, sum) + std::string(field) + fmt::format("{:016x}", XXH3_64bits(text.data(), sum)) + "\"}\n";
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+
+  auto model = r.Load(v);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_EQ((*model)->manifest().validation.size(), 1u);
+  ExpectSameMetrics((*model)->manifest().validation[0].metrics, trained_->validation[0].metrics, false);
 }
 
 TEST_F(ModelRegistryTest, VersionsCountUpAndCurrentPointsAtTheNewest) {

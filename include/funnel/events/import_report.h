@@ -49,9 +49,11 @@ class RejectLog {
   RejectLog& operator=(RejectLog&&) = delete;
   ~RejectLog();
 
-  // Records a rejected line: `{"source":..,"line":..,"error":..,"record":..}` in the file.
+  // Records a rejected line: `{"source":..,"line":..,"error":..,"record":..}` in the file
+  // (docs/formats/json.md), the record byte-exact (`record_base64` beside it when it is not
+  // UTF-8). `truncated`: `record` is only a part of the line (an over-long one).
   void Add(ImportReport& report, const std::string& source, uint64_t line, std::string_view error,
-           std::string_view record);
+           std::string_view record, bool truncated = false);
   Status Close();
 
  private:
