@@ -1,7 +1,6 @@
 // funnel features --user ID [--item ID] [--at T]       named feature values as of T
 // funnel features dataset --until T --out FILE         point-in-time training rows
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -14,6 +13,7 @@
 #include "cli/store_access.h"
 #include "funnel/features/dataset_builder.h"
 #include "funnel/features/feature_fold.h"
+#include "funnel/serving/request_pipeline.h"
 
 namespace funnel::cli {
 
@@ -65,12 +65,8 @@ Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
   // Read-only: a data dir without a store is an error, not a new empty store.
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
-  Timestamp at;
-  if (args.at.empty()) {
-    // "Now" is the one place the clock is read: the default of a command-line argument.
-    at = Timestamp::FromMicros(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch()).count());
-  } else {
+  Timestamp at = serving::DefaultRequestTime(*store);  // the data's present (README: time)
+  if (!args.at.empty()) {
     FUNNEL_ASSIGN_OR_RETURN(at, ParseTime(args.at));
   }
   if (!args.item.empty() && !store->FindItem(args.item))
@@ -122,7 +118,7 @@ void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   auto args = std::make_shared<FeaturesArgs>();
   sub->add_option("--user", args->user, "User id");
   sub->add_option("--item", args->item, "Item id (adds item and user x item features)");
-  sub->add_option("--at", args->at, "Time: Unix seconds or ISO-8601 (default: now)");
+  sub->add_option("--at", args->at, "Time: Unix seconds or ISO-8601 (default: the data's present, just past the newest stored event)");
   sub->add_flag("--list", args->list, "List the feature definitions in force (config or shipped set)");
   CLI::App* dataset = sub->add_subcommand("dataset", "Write training rows with point-in-time features (docs/formats/dataset.md)");
   AddCommonFlags(dataset, common);

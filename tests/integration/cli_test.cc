@@ -440,3 +440,24 @@ INSTANTIATE_TEST_SUITE_P(CliMalformed, CliMalformedInputTest, ::testing::ValuesI
 
 }  // namespace
 }  // namespace funnel
+
+namespace funnel {
+namespace {
+
+// Time is an argument whose default is the data's present (README, "Time"): just past the
+// newest stored event, never the wall clock. Events from 2001 are read as of 2001.
+TEST(CliTimeTest, FeaturesWithoutAtAreReadAsOfTheNewestStoredEvent) {
+  testing::TempDir dir;
+  const std::string data = dir / "data";
+  const std::string events = dir.Write("events.jsonl",
+                                       "{\"user\":\"u1\",\"item\":\"a\",\"type\":\"like\",\"ts\":1000000000}\n"
+                                       "{\"user\":\"u2\",\"item\":\"a\",\"type\":\"like\",\"ts\":1000000060.5}\n");
+  testing::ProcessResult imp = testing::Funnel({"import", "events", events, "--data", data});
+  ASSERT_EQ(imp.exit_code, 0) << testing::Describe(imp);
+  testing::ProcessResult f = testing::Funnel({"features", "--data", data, "--user", "u1"});
+  ASSERT_EQ(f.exit_code, 0) << testing::Describe(f);
+  EXPECT_THAT(f.out, ::testing::HasSubstr("as of 2001-09-09T01:47:40Z")) << f.out;
+}
+
+}  // namespace
+}  // namespace funnel
