@@ -58,8 +58,10 @@ std::string ManifestJson(const ModelManifest& m) {
   }
   w.EndArray();
   // The checksum field is written last, so the text so far is exactly what kChecksumField follows.
+  // Hashed before the key is written: writing may grow (move) the buffer `body` points into.
   const std::string_view body = w.text();
-  w.Key("checksum").String(fmt::format("{:016x}", XXH3_64bits(body.data(), body.size())));
+  const std::string checksum = fmt::format("{:016x}", XXH3_64bits(body.data(), body.size()));
+  w.Key("checksum").String(checksum);
   w.EndObject();
   w.EndLine();
   return std::string(w.text());
