@@ -9,6 +9,7 @@
 //
 //   DatasetOptions opt;  opt.until = cutoff;
 //   FUNNEL_ASSIGN_OR_RETURN(DatasetSummary s, BuildDataset(store, specs, cfg.events, opt, "rows.tsv"));
+// Thread-safety: BuildDataset is reentrant (it reads the store and writes its own file).
 #pragma once
 
 #include <string>

@@ -18,6 +18,7 @@
 // Missing values (an entity never seen, a ratio over zero, an absent attribute) are NaN.
 // Categoricals (item.category, item.creator, string attributes) are encoded as a stable 32-bit
 // hash of the string, so the same value gets the same code in every run and process.
+// Thread-safety: parsing is reentrant; a FeatureSpec is a value type.
 #pragma once
 
 #include <map>
