@@ -193,9 +193,12 @@ bool IsVersionName(const std::string& s) {
 
 }  // namespace
 
-StatusOr<ModelRegistry> ModelRegistry::Open(const std::string& data_dir) {
+StatusOr<ModelRegistry> ModelRegistry::Open(const std::string& data_dir,
+                                            std::shared_ptr<const retrieval::SourceRegistry> sources) {
+  FUNNEL_CHECK(sources != nullptr);
   ModelRegistry r;
   r.dir_ = data_dir + "/models";
+  r.sources_ = std::move(sources);
   std::error_code ec;
   fs::create_directories(r.dir_, ec);
   if (ec) return absl::InternalError(Cat("cannot create ", r.dir_, ": ", ec.message()));
@@ -286,7 +289,7 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
   }
   std::vector<retrieval::SourceSlot> slots;
   for (const auto& s : model->manifest_.sources) {
-    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const retrieval::Source> src, retrieval::LoadSource(s.name, dir));
+    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const retrieval::Source> src, sources_->Load(s.name, dir));
     slots.push_back({std::move(src), s.quota, s.weight});
   }
   model->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), model->manifest_.max_candidates,
@@ -294,11 +297,11 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
   return std::shared_ptr<const RetrievalModel>(std::move(model));
 }
 
-std::shared_ptr<const RetrievalModel> RetrievalModel::WithSource(std::string_view name,
-                                                                std::shared_ptr<const retrieval::Source> source) const {
+std::shared_ptr<const RetrievalModel> RetrievalModel::WithSource(const retrieval::Source& replaced,
+                                                                std::shared_ptr<const retrieval::Source> by) const {
   std::vector<retrieval::SourceSlot> slots = merger_->slots();
   for (retrieval::SourceSlot& slot : slots)
-    if (slot.source->name() == name) slot.source = source;
+    if (slot.source.get() == &replaced) slot.source = by;
   auto copy = std::make_shared<RetrievalModel>();
   copy->manifest_ = manifest_;
   copy->items_ = items_;
