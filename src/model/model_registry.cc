@@ -58,8 +58,11 @@ std::string ManifestJson(const ModelManifest& m) {
   }
   w.EndArray();
   // The checksum field is written last, so the text so far is exactly what kChecksumField follows.
+  // It is computed before the key is written: `w.text()` views the writer's buffer, which the
+  // key may reallocate (C++17 evaluates Key() before String()'s argument).
   const std::string_view body = w.text();
-  w.Key("checksum").String(fmt::format("{:016x}", XXH3_64bits(body.data(), body.size())));
+  const std::string checksum = fmt::format("{:016x}", XXH3_64bits(body.data(), body.size()));
+  w.Key("checksum").String(checksum);
   w.EndObject();
   w.EndLine();
   return std::string(w.text());
