@@ -3,12 +3,14 @@
 // 2 finished but some input records were rejected.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "funnel/core/config.h"
 #include "funnel/core/status.h"
+#include "funnel/retrieval/source_registry.h"
 
 namespace funnel::cli {
 
@@ -16,6 +18,8 @@ namespace funnel::cli {
 struct CommonOptions {
   std::string data_dir = "./funnel-data";
   std::string config_path;  // empty: built-in defaults (the values documented in funnel.toml)
+  // The retrieval sources model bundles may name, filled by main before any command runs.
+  std::shared_ptr<const retrieval::SourceRegistry> sources;
 
   // Loads the config file (or defaults), validates every table in it ([retrieval] and
   // [[features]] included) and applies its log level.

@@ -97,7 +97,8 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
                            WithCommas(gen.impressions), WithCommas(gen.sessions), args.gen.out_dir);
 
   std::cout << "== 2. import into the event store (and the online features, batch by batch)\n";
-  FUNNEL_ASSIGN_OR_RETURN(auto ingest, serving::IngestPipeline::Open(common.data_dir, cfg, {.feeding = serving::kFileFeeding}));
+  FUNNEL_ASSIGN_OR_RETURN(auto ingest, serving::IngestPipeline::Open(common.data_dir, common.sources, cfg,
+                                                                     {.feeding = serving::kFileFeeding}));
   events::ImportOptions opts;
   opts.batch_size = cfg.store.commit_batch;
   opts.progress = true;
@@ -142,7 +143,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   std::cout << "== 5. train every retrieval source; tune on validation carve-outs; register the model\n";
   FUNNEL_ASSIGN_OR_RETURN(training::TrainedRetrieval trained,
                           training::TrainRetrieval(*store, cfg.events, Timestamp::Max(), topt));
-  FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(common.data_dir));
+  FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(common.data_dir, common.sources));
   FUNNEL_ASSIGN_OR_RETURN(std::string version, registry.Register(trained, *store));
   std::cout << fmt::format("   model {} ({:.1f} s, {} validation users). Validation:\n", version, trained.seconds,
                            trained.validation_users);
@@ -166,7 +167,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   }
 
   std::cout << "== 7. recommendations from the current model\n";
-  FUNNEL_ASSIGN_OR_RETURN(auto served, serving::LoadServingModel(common.data_dir, *store, cfg.events, now));
+  FUNNEL_ASSIGN_OR_RETURN(auto served, serving::LoadServingModel(common.data_dir, common.sources, *store, cfg.events, now));
   serving::ModelHandle models(std::move(served));
   serving::RequestPipeline pipeline(*store, models, cfg.events);
   FUNNEL_RETURN_IF_ERROR(ShowRecommendations(*store, pipeline, now));

@@ -39,7 +39,7 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
   if (!cfg.ok()) return Fail(cfg.status());
   // Imports feed the online features batch by batch, so they are current when the import ends.
   StatusOr<std::unique_ptr<serving::IngestPipeline>> ingest = serving::IngestPipeline::Open(
-      common.data_dir, *cfg, {.online = !args.no_online, .feeding = serving::kFileFeeding});
+      common.data_dir, common.sources, *cfg, {.online = !args.no_online, .feeding = serving::kFileFeeding});
   if (!ingest.ok()) return Fail(ingest.status());
   events::RecordSink& sink = (*ingest)->sink();
 

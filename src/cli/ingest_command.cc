@@ -93,7 +93,7 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
     };
   }
 
-  StatusOr<std::unique_ptr<serving::IngestPipeline>> ingest = serving::IngestPipeline::Open(common.data_dir, *cfg);
+  StatusOr<std::unique_ptr<serving::IngestPipeline>> ingest = serving::IngestPipeline::Open(common.data_dir, common.sources, *cfg);
   if (!ingest.ok()) return Fail(ingest.status());
 
   InstallStopHandlers();

@@ -1,4 +1,7 @@
-// funnel: the one binary. Subcommands are registered explicitly here (no static initializers).
+// funnel: the one binary. Subcommands and the components config can name are registered
+// explicitly here (no static initializers).
+#include <memory>
+
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -8,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "funnel 0.1.0");
 
   funnel::cli::CommonOptions common;
+  common.sources = std::make_shared<const funnel::retrieval::SourceRegistry>(funnel::retrieval::BuiltinSources());
   int exit_code = funnel::cli::kExitOk;
   funnel::cli::AddDemoCommand(app, common, &exit_code);
   funnel::cli::AddGenerateCommand(app, common, &exit_code);

@@ -46,7 +46,8 @@ Status RunRecommend(const CommonOptions& common, const RecommendArgs& args) {
   // Co-visitation pairs formed since the model was trained count at once: the state the
   // importers keep current, plus what arrived since (live_covisit.h).
   model::CatchUpReport caught_up;
-  FUNNEL_ASSIGN_OR_RETURN(auto loaded, serving::LoadServingModel(common.data_dir, *store, cfg.events, at, &caught_up));
+  FUNNEL_ASSIGN_OR_RETURN(auto loaded, serving::LoadServingModel(common.data_dir, common.sources, *store, cfg.events,
+                                                                 at, &caught_up));
   if (caught_up.positives > 0)
     spdlog::info("recommend: {} positive events since the model's cutoff are in its co-visitation ({} new items; {})",
                  caught_up.positives, caught_up.new_items,

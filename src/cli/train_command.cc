@@ -26,7 +26,7 @@ Status RunTrain(const CommonOptions& common, const TrainArgs& args) {
     FUNNEL_ASSIGN_OR_RETURN(until, ParseTime(args.until));
   }
   FUNNEL_ASSIGN_OR_RETURN(training::TrainedRetrieval trained, training::TrainRetrieval(*store, cfg.events, until, topt));
-  FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(common.data_dir));
+  FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(common.data_dir, common.sources));
   FUNNEL_ASSIGN_OR_RETURN(std::string version, registry.Register(trained, *store));
   std::cout << fmt::format("model {} trained on {} events{} in {:.1f} s ({} users, {} items); now current\n", version,
                            WithCommas(trained.training_events),

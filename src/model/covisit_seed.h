@@ -16,10 +16,11 @@
 
 namespace funnel::model::internal {
 
-// The model's co-visitation source; nullptr when it has none.
+// The model's co-visitation source (Source::AsCovisit says which one it is); nullptr when it
+// has none.
 inline const retrieval::CovisitSource* FindCovisit(const RetrievalModel& model) {
   for (const retrieval::SourceSlot& slot : model.merger().slots())
-    if (slot.source->name() == "covisit") return dynamic_cast<const retrieval::CovisitSource*>(slot.source.get());
+    if (const retrieval::CovisitSource* covisit = slot.source->AsCovisit()) return covisit;
   return nullptr;
 }
 

@@ -148,7 +148,7 @@ Status LiveCovisit::Flush() {
 
 std::shared_ptr<const RetrievalModel> LiveCovisit::Model() const {
   if (positives_ == 0) return model_;
-  return model_->WithSource("covisit", covisit_.WithUpdates(counts_));
+  return model_->WithSource(covisit_, covisit_.WithUpdates(counts_));
 }
 
 StatusOr<std::shared_ptr<const RetrievalModel>> LiveCovisit::ModelAt(const std::string& data_dir,

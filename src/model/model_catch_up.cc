@@ -38,7 +38,7 @@ StatusOr<std::shared_ptr<const RetrievalModel>> WithEventsSinceCutoff(std::share
   std::shared_ptr<const retrieval::Source> updated = covisit->WithUpdates(later);
   const uint32_t trained_items = covisit->num_items();
   for (uint32_t i = trained_items; i < later.num_items(); ++i) r.new_items += later.Pairs(i) != nullptr;
-  return model->WithSource("covisit", std::move(updated));
+  return model->WithSource(*covisit, std::move(updated));
 }
 
 }  // namespace funnel::model

@@ -58,7 +58,8 @@ std::string ManifestJson(const ModelManifest& m) {
   }
   w.EndArray();
   // The checksum field is written last, so the text so far is exactly what kChecksumField follows.
-  // Hashed before the key is written: writing may grow (move) the buffer `body` points into.
+  // It is computed before the key is written: `w.text()` views the writer's buffer, which the
+  // key may reallocate (C++17 evaluates Key() before String()'s argument).
   const std::string_view body = w.text();
   const std::string checksum = fmt::format("{:016x}", XXH3_64bits(body.data(), body.size()));
   w.Key("checksum").String(checksum);
@@ -195,9 +196,12 @@ bool IsVersionName(const std::string& s) {
 
 }  // namespace
 
-StatusOr<ModelRegistry> ModelRegistry::Open(const std::string& data_dir) {
+StatusOr<ModelRegistry> ModelRegistry::Open(const std::string& data_dir,
+                                            std::shared_ptr<const retrieval::SourceRegistry> sources) {
+  FUNNEL_CHECK(sources != nullptr);
   ModelRegistry r;
   r.dir_ = data_dir + "/models";
+  r.sources_ = std::move(sources);
   std::error_code ec;
   fs::create_directories(r.dir_, ec);
   if (ec) return absl::InternalError(Cat("cannot create ", r.dir_, ": ", ec.message()));
@@ -288,7 +292,7 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
   }
   std::vector<retrieval::SourceSlot> slots;
   for (const auto& s : model->manifest_.sources) {
-    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const retrieval::Source> src, retrieval::LoadSource(s.name, dir));
+    FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const retrieval::Source> src, sources_->Load(s.name, dir));
     slots.push_back({std::move(src), s.quota, s.weight});
   }
   model->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), model->manifest_.max_candidates,
@@ -296,11 +300,11 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
   return std::shared_ptr<const RetrievalModel>(std::move(model));
 }
 
-std::shared_ptr<const RetrievalModel> RetrievalModel::WithSource(std::string_view name,
-                                                                std::shared_ptr<const retrieval::Source> source) const {
+std::shared_ptr<const RetrievalModel> RetrievalModel::WithSource(const retrieval::Source& replaced,
+                                                                std::shared_ptr<const retrieval::Source> by) const {
   std::vector<retrieval::SourceSlot> slots = merger_->slots();
   for (retrieval::SourceSlot& slot : slots)
-    if (slot.source->name() == name) slot.source = source;
+    if (slot.source.get() == &replaced) slot.source = by;
   auto copy = std::make_shared<RetrievalModel>();
   copy->manifest_ = manifest_;
   copy->items_ = items_;

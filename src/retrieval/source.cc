@@ -4,11 +4,6 @@
 #include <cmath>
 #include <queue>
 
-#include "funnel/retrieval/cf_sources.h"
-#include "funnel/retrieval/covisit.h"
-#include "funnel/retrieval/fresh.h"
-#include "funnel/retrieval/popularity.h"
-
 namespace funnel::retrieval {
 
 void TopK(std::span<const float> scores, size_t k, const UserState& user, std::vector<Candidate>* out) {
@@ -32,35 +27,6 @@ void TopK(std::span<const float> scores, size_t k, const UserState& user, std::v
     (*out)[j] = heap.top();
     heap.pop();
   }
-}
-
-}  // namespace funnel::retrieval
-
-namespace funnel::retrieval {
-
-StatusOr<std::shared_ptr<const Source>> LoadSource(std::string_view name, const std::string& dir) {
-  if (name == "popular" || name == "trending") {
-    FUNNEL_ASSIGN_OR_RETURN(auto s, PopularitySource::Load(name, dir));
-    return std::shared_ptr<const Source>(std::move(s));
-  }
-  if (name == "fresh") {
-    FUNNEL_ASSIGN_OR_RETURN(auto s, FreshSource::Load(name, dir));
-    return std::shared_ptr<const Source>(std::move(s));
-  }
-  if (name == "covisit") {
-    FUNNEL_ASSIGN_OR_RETURN(auto s, CovisitSource::Load(name, dir));
-    return std::shared_ptr<const Source>(std::move(s));
-  }
-  if (name == "ials") {
-    FUNNEL_ASSIGN_OR_RETURN(auto s, IalsSource::Load(dir));
-    return std::shared_ptr<const Source>(std::move(s));
-  }
-  if (name == "ease") {
-    FUNNEL_ASSIGN_OR_RETURN(auto s, EaseSource::Load(dir));
-    return std::shared_ptr<const Source>(std::move(s));
-  }
-  return absl::InvalidArgumentError(
-      Cat("unknown retrieval source '", name, "'; known: popular, trending, fresh, covisit, ials, ease"));
 }
 
 }  // namespace funnel::retrieval

@@ -10,10 +10,11 @@ Timestamp DefaultRequestTime(const store::EventStore& store) {
 }
 
 StatusOr<std::shared_ptr<const model::RetrievalModel>> LoadServingModel(const std::string& data_dir,
+                                                                        std::shared_ptr<const retrieval::SourceRegistry> sources,
                                                                         const store::EventStore& store,
                                                                         const EventsConfig& events, Timestamp at,
                                                                         model::CatchUpReport* report) {
-  FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(data_dir));
+  FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(data_dir, std::move(sources)));
   FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const model::RetrievalModel> current, registry.LoadCurrent());
   return model::LiveCovisit::ModelAt(data_dir, std::move(current), store, events, at, report);
 }

@@ -24,8 +24,8 @@ using Clock = std::chrono::steady_clock;
 
 using Choices = RetrievalChoices;
 
-// A source to fit on a training set with given choices; an error skips the source (with a
-// warning), e.g. EASE on a catalog too large for it.
+// A source to fit on a training set with given choices (one run's SourceFit with its options
+// bound); an error skips the source (with a warning), e.g. EASE on a catalog too large for it.
 using SourceFactory = std::function<StatusOr<std::shared_ptr<const Source>>(const TrainingSet&, const Choices&)>;
 
 double PeriodDays(const TrainingSet& ts) {
@@ -44,45 +44,12 @@ struct Named {
   SourceFactory make;
 };
 
-std::vector<Named> AllFactories(const RetrievalTrainOptions& o) {
-  using Ptr = std::shared_ptr<const Source>;
-  return {
-      {"popular", [](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
-         return Ptr(retrieval::PopularitySource::Build(ts, {.name = "popular"}));
-       }},
-      {"trending", [](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> { return Trending(ts, c.trending_fraction); }},
-      {"fresh", [o](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
-         return Ptr(retrieval::FreshSource::Build(ts, o.fresh));
-       }},
-      {"covisit", [o](const TrainingSet& ts, const Choices&) -> StatusOr<Ptr> {
-         return Ptr(retrieval::CovisitSource::Build(ts, o.covisit));
-       }},
-      {"ials", [o](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> {
-         retrieval::IalsOptions io = o.ials;
-         io.regularization = c.ials_regularization;
-         io.alpha = c.ials_alpha;
-         io.threads = o.threads;
-         FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::IalsSource::Build(ts, io, o.ann));
-         return Ptr(std::move(src));
-       }},
-      {"ease", [o](const TrainingSet& ts, const Choices& c) -> StatusOr<Ptr> {
-         retrieval::EaseOptions eo = o.ease;
-         eo.lambda = c.ease_lambda;
-         eo.threads = o.threads;
-         FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::EaseSource::Build(ts, eo));
-         return Ptr(std::move(src));
-       }},
-  };
-}
-
-StatusOr<std::vector<Named>> Factories(const RetrievalTrainOptions& o) {
-  std::vector<Named> all = AllFactories(o), out;
+// The sources `o` names, in its order, each with `o` bound. `fits` must outlive the result.
+StatusOr<std::vector<Named>> Factories(const SourceFits& fits, const RetrievalTrainOptions& o) {
+  std::vector<Named> out;
   for (const std::string& name : o.sources) {
-    auto it = std::find_if(all.begin(), all.end(), [&](const Named& n) { return n.name == name; });
-    if (it == all.end())
-      return absl::InvalidArgumentError(Cat("unknown retrieval source '", name, "'; known: ",
-                                            fmt::format("{}", fmt::join(KnownSources(), ", "))));
-    out.push_back(*it);
+    FUNNEL_ASSIGN_OR_RETURN(const SourceFit* fit, fits.Find(name));
+    out.push_back({name, [fit, &o](const TrainingSet& ts, const Choices& c) { return (*fit)(ts, c, o); }});
   }
   if (out.empty()) return absl::InvalidArgumentError("retrieval.sources is empty: name at least one source");
   return out;
@@ -261,11 +228,46 @@ std::string Fmt(double v) { return fmt::format("{:.3g}", v); }
 
 }  // namespace
 
-std::vector<std::string> KnownSources() {
-  std::vector<std::string> out;
-  for (const Named& n : AllFactories({})) out.push_back(n.name);
-  return out;
+SourceFits BuiltinSourceFits() {
+  using Ptr = std::shared_ptr<const Source>;
+  using Options = RetrievalTrainOptions;
+  SourceFits fits("retrieval source");
+  // The order is retrieval::AddBuiltinSources's, so both registries list the same names alike.
+  const Status added[] = {
+      fits.Add("popular", [](const TrainingSet& ts, const Choices&, const Options&) -> StatusOr<Ptr> {
+        return Ptr(retrieval::PopularitySource::Build(ts, {.name = "popular"}));
+      }),
+      fits.Add("trending", [](const TrainingSet& ts, const Choices& c, const Options&) -> StatusOr<Ptr> {
+        return Trending(ts, c.trending_fraction);
+      }),
+      fits.Add("fresh", [](const TrainingSet& ts, const Choices&, const Options& o) -> StatusOr<Ptr> {
+        return Ptr(retrieval::FreshSource::Build(ts, o.fresh));
+      }),
+      fits.Add("covisit", [](const TrainingSet& ts, const Choices&, const Options& o) -> StatusOr<Ptr> {
+        return Ptr(retrieval::CovisitSource::Build(ts, o.covisit));
+      }),
+      fits.Add("ials", [](const TrainingSet& ts, const Choices& c, const Options& o) -> StatusOr<Ptr> {
+        retrieval::IalsOptions io = o.ials;
+        io.regularization = c.ials_regularization;
+        io.alpha = c.ials_alpha;
+        io.threads = o.threads;
+        FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::IalsSource::Build(ts, io, o.ann));
+        return Ptr(std::move(src));
+      }),
+      fits.Add("ease", [](const TrainingSet& ts, const Choices& c, const Options& o) -> StatusOr<Ptr> {
+        retrieval::EaseOptions eo = o.ease;
+        eo.lambda = c.ease_lambda;
+        eo.threads = o.threads;
+        FUNNEL_ASSIGN_OR_RETURN(auto src, retrieval::EaseSource::Build(ts, eo));
+        return Ptr(std::move(src));
+      }),
+  };
+  // Fixed names in this file: a clash is a programming error, not bad input.
+  for (const Status& s : added) FUNNEL_CHECK(s.ok());
+  return fits;
 }
+
+std::vector<std::string> KnownSources() { return BuiltinSourceFits().Names(); }
 
 StatusOr<std::vector<UserState>> SplitUserStates(const store::EventStore& store, const EventsConfig& events,
                                                  const retrieval::TrainingSetOptions& data, const eval::Split& split) {
@@ -520,7 +522,8 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   if (cutoff == Timestamp::Max()) {
     if (const std::optional<Timestamp> present = store::DataPresent(store)) cutoff = *present;
   }
-  FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(options));
+  const SourceFits fits = BuiltinSourceFits();
+  FUNNEL_ASSIGN_OR_RETURN(const std::vector<Named> factories, Factories(fits, options));
   const Run run{options, factories, options.threads > 0 ? options.threads : HardwareThreads(), start};
   // Nothing before the cutoff: an error, not an empty model that recommends nothing.
   bool any_event = false;

@@ -17,6 +17,7 @@
 #include "funnel/eval/metrics_json.h"
 
 #include "funnel/training/retrieval_trainer.h"
+#include "support/builtin_sources.h"
 #include "support/test_store.h"
 
 namespace funnel::model {
@@ -71,7 +72,7 @@ class ModelRegistryTest : public ::testing::Test {
 
   // The registry under a fresh data dir of this test.
   ModelRegistry Open() {
-    auto r = ModelRegistry::Open(dir_.path());
+    auto r = ModelRegistry::Open(dir_.path(), testing::BuiltinSourceRegistry());
     EXPECT_TRUE(r.ok()) << r.status();
     return std::move(*r);
   }
@@ -304,6 +305,42 @@ TEST_F(ModelRegistryTest, AFlippedByteAnywhereInTheManifestIsRefusedNamingTheFil
   EXPECT_THAT(std::string(MessageOf(torn.status())), HasSubstr(path));
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   EXPECT_TRUE(r.Load(v).ok()) << "the intact manifest loads again";
+}
+
+TEST_F(ModelRegistryTest, AManifestNamingAnUnknownSourceFailsToLoadListingTheKnownOnes) {
+  ModelRegistry r = Open();
+  const std::string v = Register(r);
+  const std::string path = r.dir() + "/" + v + "/manifest.json";
+  std::string text = ReadAll(path);
+  const std::string entry = "\"name\":\"trending\",\"quota\"";
+  const size_t at = text.find(entry);
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, entry.size(), "\"name\":\"ials2\",\"quota\"");
+  const std::string_view field = ",\"checksum\":\"";
+  const size_t sum = text.rfind(field);
+  ASSERT_NE(sum, std::string::npos);
+  text = text.substr(0, sum) + std::string(field) + fmt::format("{:016x}", XXH3_64bits(text.data(), sum)) + "\"}\n";
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+
+  auto model = r.Load(v);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MessageOf(model.status()),
+            "unknown retrieval source 'ials2'; known: popular, trending, fresh, covisit, ials, ease");
+}
+
+// A bundle is read with the sources the program registered, not a fixed list.
+TEST_F(ModelRegistryTest, ABundleLoadsOnlyThroughTheSourcesItsRegistryWasGiven) {
+  ModelRegistry r = Open();
+  const std::string v = Register(r);
+  auto only_popular = std::make_shared<retrieval::SourceRegistry>();
+  const retrieval::SourceRegistry builtin = retrieval::BuiltinSources();
+  ASSERT_TRUE(only_popular->Add("popular", **builtin.Find("popular")).ok());
+  auto narrow = ModelRegistry::Open(dir_.path(), only_popular);
+  ASSERT_TRUE(narrow.ok()) << narrow.status();
+  auto model = narrow->Load(v);
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(std::string(MessageOf(model.status())), HasSubstr("; known: popular"));
 }
 
 TEST_F(ModelRegistryTest, AMissingSourceOrItemsFileIsRefusedNamingIt) {

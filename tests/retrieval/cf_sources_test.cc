@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "funnel/retrieval/source_registry.h"
 #include "support/temp_dir.h"
 
 namespace funnel::retrieval {
@@ -163,7 +164,7 @@ TEST_P(CfSourceTest, ScoreAgreesWithRetrieve) {
 TEST_P(CfSourceTest, SaveThenLoadGivesIdenticalRetrieveAndScore) {
   testing::TempDir dir;
   ASSERT_TRUE(source_->Save(dir.path()).ok());
-  auto loaded = LoadSource(GetParam(), dir.path());
+  auto loaded = BuiltinSources().Load(GetParam(), dir.path());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   std::vector<uint32_t> all(kItems);
   for (uint32_t i = 0; i < kItems; ++i) all[i] = i;
@@ -190,7 +191,7 @@ TEST_P(CfSourceTest, DamagedFileIsRefusedNamingIt) {
   in.close();
   bytes[bytes.size() / 2] ^= 0x20;
   dir.Write(GetParam() + ".blob", bytes);
-  auto loaded = LoadSource(GetParam(), dir.path());
+  auto loaded = BuiltinSources().Load(GetParam(), dir.path());
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(std::string(MessageOf(loaded.status())), HasSubstr(path));
 }

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "funnel/core/blob_file.h"
+#include "funnel/retrieval/source_registry.h"
 #include "support/temp_dir.h"
 
 namespace funnel::retrieval {
@@ -352,7 +353,7 @@ TEST(CovisitTest, DamagedOrInconsistentFileIsRefusedNamingIt) {
   std::string flipped = bytes;
   flipped[bytes.size() / 2] ^= 0x04;
   dir.Write("covisit.blob", flipped);
-  auto loaded = LoadSource("covisit", dir.path());
+  auto loaded = BuiltinSources().Load("covisit", dir.path());
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(std::string(MessageOf(loaded.status())), HasSubstr(path));
 

@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "funnel/retrieval/source_registry.h"
 #include "support/temp_dir.h"
 
 namespace funnel::retrieval {
@@ -153,7 +154,7 @@ TEST(FreshTest, DamagedFileIsRefusedNamingIt) {
   in.close();
   bytes[bytes.size() / 3] ^= 0x10;
   dir.Write("fresh.blob", bytes);
-  auto loaded = LoadSource("fresh", dir.path());
+  auto loaded = BuiltinSources().Load("fresh", dir.path());
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(std::string(MessageOf(loaded.status())), HasSubstr(path));
 }

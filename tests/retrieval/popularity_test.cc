@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "funnel/retrieval/source_registry.h"
 #include "support/temp_dir.h"
 
 namespace funnel::retrieval {
@@ -110,7 +111,7 @@ TEST(PopularityTest, SaveThenLoadGivesTheSameSource) {
   auto p = PopularitySource::Build(Sample(), {.name = "trending", .half_life_days = 0.3});
   ASSERT_TRUE(p->Save(dir.path()).ok());
   EXPECT_TRUE(std::filesystem::exists(dir / "trending.blob"));
-  auto loaded = LoadSource("trending", dir.path());
+  auto loaded = BuiltinSources().Load("trending", dir.path());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->name(), "trending");
   UserState u;
@@ -144,17 +145,9 @@ TEST(PopularityTest, DamagedOrMissingFileIsRefusedNamingIt) {
   }
   dir.Write("popular.blob", bytes.substr(0, bytes.size() / 2));
   EXPECT_FALSE(PopularitySource::Load("popular", dir.path()).ok()) << "truncated";
-  auto missing = LoadSource("trending", dir.path());
+  auto missing = BuiltinSources().Load("trending", dir.path());
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(MessageOf(missing.status())), HasSubstr("trending.blob"));
-}
-
-TEST(PopularityTest, LoadSourceAnswersAnUnknownNameWithTheKnownOnes) {
-  auto s = LoadSource("ials2", "/nonexistent");
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(MessageOf(s.status())),
-              ::testing::AllOf(HasSubstr("'ials2'"), HasSubstr("popular, trending, fresh, covisit, ials, ease")));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "funnel/model/model_registry.h"
 #include "funnel/serving/data_dir.h"
 #include "funnel/training/retrieval_trainer.h"
+#include "support/builtin_sources.h"
 #include "support/temp_dir.h"
 
 namespace funnel::serving {
@@ -32,7 +33,7 @@ TEST(IngestPipelineTest, EventsAreDurableAndFoldedIntoTheOnlineFeaturesByClose) 
   testing::TempDir dir;
   const std::string data = dir / "data";
   {
-    auto ingest = IngestPipeline::Open(data, Config{});
+    auto ingest = IngestPipeline::Open(data, testing::BuiltinSourceRegistry(), Config{});
     ASSERT_TRUE(ingest.ok()) << ingest.status();
     ASSERT_NE((*ingest)->online(), nullptr);
     EXPECT_EQ((*ingest)->live_covisit(), nullptr) << "no model yet";
@@ -61,7 +62,7 @@ TEST(IngestPipelineTest, WithOnlineUpdatesOffOnlyTheEventStoreIsWritten) {
   testing::TempDir dir;
   const std::string data = dir / "data";
   {
-    auto ingest = IngestPipeline::Open(data, Config{}, {.online = false});
+    auto ingest = IngestPipeline::Open(data, testing::BuiltinSourceRegistry(), Config{}, {.online = false});
     ASSERT_TRUE(ingest.ok()) << ingest.status();
     EXPECT_EQ((*ingest)->online(), nullptr);
     std::vector<events::Event> batch = {Like("u1", "a", 0, "e1")};
@@ -76,7 +77,7 @@ TEST(IngestPipelineTest, WithATrainedModelEventsPastItsCutoffReachItsLiveCovisit
   testing::TempDir dir;
   const std::string data = dir / "data";
   {
-    auto ingest = IngestPipeline::Open(data, Config{});
+    auto ingest = IngestPipeline::Open(data, testing::BuiltinSourceRegistry(), Config{});
     ASSERT_TRUE(ingest.ok()) << ingest.status();
     std::vector<events::Event> batch;
     for (int u = 0; u < 5; ++u) {
@@ -95,13 +96,13 @@ TEST(IngestPipelineTest, WithATrainedModelEventsPastItsCutoffReachItsLiveCovisit
     o.tune = false;
     auto trained = training::TrainRetrieval(**store, EventsConfig{}, Timestamp::Max(), o);
     ASSERT_TRUE(trained.ok()) << trained.status();
-    auto registry = model::ModelRegistry::Open(data);
+    auto registry = model::ModelRegistry::Open(data, testing::BuiltinSourceRegistry());
     ASSERT_TRUE(registry.ok());
     auto v = registry->Register(*trained, **store);
     ASSERT_TRUE(v.ok()) << v.status();
     version = *v;
   }
-  auto ingest = IngestPipeline::Open(data, Config{});
+  auto ingest = IngestPipeline::Open(data, testing::BuiltinSourceRegistry(), Config{});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
   ASSERT_NE((*ingest)->live_covisit(), nullptr);
   std::vector<events::Event> later = {Like("u9", "a", 5000, "l1"), Like("u9", "new", 5030, "l2")};

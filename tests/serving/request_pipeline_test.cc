@@ -127,7 +127,7 @@ TEST_F(RequestPipelineTest, APublishedModelServesTheNextRequest) {
   RequestPipeline p(store_.store(), handle_, EventsConfig{});
   auto before = p.Recommend({.user = "u0", .k = 2, .at = TestStore::At(TestStore::kDay)});
   ASSERT_TRUE(before.ok());
-  auto registry = model::ModelRegistry::Open(store_.dir().path());
+  auto registry = model::ModelRegistry::Open(store_.dir().path(), testing::BuiltinSourceRegistry());
   ASSERT_TRUE(registry.ok());
   auto second = testing::TrainSmallCovisitModel(store_, store_.dir().path());
   ASSERT_NE(second, nullptr);

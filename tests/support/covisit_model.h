@@ -3,6 +3,7 @@
 // c then d; popular + covisit are trained on it (no tuning) and registered under `data_dir`.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "funnel/retrieval/covisit.h"
 #include "funnel/model/model_registry.h"
 #include "funnel/training/retrieval_trainer.h"
+#include "support/builtin_sources.h"
 #include "support/test_store.h"
 
 namespace funnel::testing {
@@ -33,7 +35,7 @@ inline std::shared_ptr<const model::RetrievalModel> TrainSmallCovisitModel(TestS
   auto trained = training::TrainRetrieval(store.store(), EventsConfig{}, TestStore::At(TestStore::kDay), o);
   EXPECT_TRUE(trained.ok()) << trained.status();
   if (!trained.ok()) return nullptr;
-  auto registry = model::ModelRegistry::Open(data_dir);
+  auto registry = model::ModelRegistry::Open(data_dir, BuiltinSourceRegistry());
   EXPECT_TRUE(registry.ok()) << registry.status();
   if (!registry.ok()) return nullptr;
   auto version = registry->Register(*trained, store.store());
@@ -43,12 +45,13 @@ inline std::shared_ptr<const model::RetrievalModel> TrainSmallCovisitModel(TestS
   return model.ok() ? *model : nullptr;
 }
 
-// The model's co-visitation source (a test failure when it has none).
+// The model's co-visitation source, found as the serving code finds it (Source::AsCovisit).
+// A model without one is a broken fixture: the test aborts rather than read a null source.
 inline const retrieval::CovisitSource& CovisitOf(const model::RetrievalModel& m) {
   for (const auto& slot : m.merger().slots())
-    if (slot.source->name() == "covisit") return dynamic_cast<const retrieval::CovisitSource&>(*slot.source);
+    if (const retrieval::CovisitSource* covisit = slot.source->AsCovisit()) return *covisit;
   ADD_FAILURE() << "no covisit source";
-  return dynamic_cast<const retrieval::CovisitSource&>(*m.merger().slots().front().source);
+  std::abort();
 }
 
 }  // namespace funnel::testing

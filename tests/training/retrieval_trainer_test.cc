@@ -9,6 +9,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "funnel/retrieval/source_registry.h"
+#include "support/temp_dir.h"
 #include "support/test_store.h"
 
 namespace funnel::training {
@@ -152,6 +154,59 @@ TEST_F(RetrievalTrainerTest, UnknownSourceNameIsInvalidArgumentListingTheKnownOn
   t = TrainRetrieval(store(), EventsConfig{}, Cutoff(), o);
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// What training can fit, serving must be able to load, and no loader may wait on a source that
+// nothing fits: the two registries hold the same names, in the same order.
+TEST(SourceFitsTest, EverySourceKindHasAFitAndALoaderUnderTheSameName) {
+  EXPECT_EQ(BuiltinSourceFits().Names(), retrieval::BuiltinSources().Names());
+  EXPECT_EQ(KnownSources(), BuiltinSourceFits().Names());
+}
+
+TEST_F(RetrievalTrainerTest, EveryFittedSourceKindLoadsBackThroughTheSourceRegistryUnchanged) {
+  const RetrievalTrainOptions o = Options(false);
+  auto ts = retrieval::BuildTrainingSet(store(), EventsConfig{}, Cutoff(), o.data);
+  ASSERT_TRUE(ts.ok()) << ts.status();
+  retrieval::StrengthRule rule(store(), EventsConfig{}, o.data);
+  std::vector<retrieval::UserState> users = {retrieval::UserState{}};  // and a cold user
+  for (uint32_t u : {0u, 7u, 42u}) {
+    auto state = retrieval::BuildUserState(store(), rule, UserIdx{u}, Cutoff(), o.data.recent_items);
+    ASSERT_TRUE(state.ok()) << state.status();
+    users.push_back(std::move(*state));
+  }
+  std::vector<uint32_t> all(ts->num_items);
+  for (uint32_t i = 0; i < ts->num_items; ++i) all[i] = i;
+
+  const SourceFits fits = BuiltinSourceFits();
+  const retrieval::SourceRegistry sources = retrieval::BuiltinSources();
+  for (const std::string& name : fits.Names()) {
+    SCOPED_TRACE(name);
+    auto fit = fits.Find(name);
+    ASSERT_TRUE(fit.ok()) << fit.status();
+    auto fitted = (**fit)(*ts, RetrievalChoices{}, o);
+    ASSERT_TRUE(fitted.ok()) << fitted.status();
+    EXPECT_EQ((*fitted)->name(), name);
+    testing::TempDir dir;
+    ASSERT_TRUE((*fitted)->Save(dir.path()).ok());
+    auto loaded = sources.Load(name, dir.path());
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ((*loaded)->name(), name);
+    EXPECT_EQ((*loaded)->AsCovisit() != nullptr, name == "covisit") << "only co-visitation answers AsCovisit";
+    for (const retrieval::UserState& u : users) {
+      std::vector<retrieval::Candidate> a, b;
+      (*fitted)->Retrieve(u, {.k = 20, .now = Cutoff()}, &a);
+      (*loaded)->Retrieve(u, {.k = 20, .now = Cutoff()}, &b);
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t j = 0; j < a.size(); ++j) {
+        EXPECT_EQ(a[j].item, b[j].item);
+        EXPECT_EQ(a[j].score, b[j].score);
+      }
+      std::vector<float> sa(all.size()), sb(all.size());
+      (*fitted)->Score(u, all, Cutoff(), sa);
+      (*loaded)->Score(u, all, Cutoff(), sb);
+      EXPECT_EQ(sa, sb);
+    }
+  }
 }
 
 TEST(RetrievalTrainerEmptyTest, NothingToTrainOnIsAnError) {

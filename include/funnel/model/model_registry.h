@@ -4,7 +4,8 @@
 // A version is written to a temporary directory and renamed into place, then CURRENT is
 // replaced atomically, so a reader sees the old model or the new one, never a mix.
 //
-//   FUNNEL_ASSIGN_OR_RETURN(ModelRegistry reg, ModelRegistry::Open(data_dir));
+//   auto sources = std::make_shared<const retrieval::SourceRegistry>(retrieval::BuiltinSources());
+//   FUNNEL_ASSIGN_OR_RETURN(ModelRegistry reg, ModelRegistry::Open(data_dir, sources));
 //   FUNNEL_ASSIGN_OR_RETURN(std::string v, reg.Register(trained, store));
 //   FUNNEL_ASSIGN_OR_RETURN(std::shared_ptr<const RetrievalModel> m, reg.LoadCurrent());
 //
@@ -22,6 +23,7 @@
 #include "funnel/core/time.h"
 #include "funnel/eval/metrics.h"
 #include "funnel/retrieval/merger.h"
+#include "funnel/retrieval/source_registry.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/store/event_store.h"
 
@@ -77,10 +79,10 @@ class RetrievalModel {
   const std::string& ItemName(uint32_t item) const { return items_.Name(item); }
   std::optional<uint32_t> FindItem(std::string_view id) const { return items_.Find(id); }
   uint32_t num_items() const { return static_cast<uint32_t>(items_.size()); }
-  // A copy with the source named `name` replaced (same quota and weight); an identical copy
-  // when there is no such source.
-  std::shared_ptr<const RetrievalModel> WithSource(std::string_view name,
-                                                   std::shared_ptr<const retrieval::Source> source) const;
+  // A copy with `replaced` (one of this model's sources, found by identity) swapped for `by`,
+  // same quota and weight; an identical copy when `replaced` is not one of them.
+  std::shared_ptr<const RetrievalModel> WithSource(const retrieval::Source& replaced,
+                                                   std::shared_ptr<const retrieval::Source> by) const;
 
  private:
   friend class ModelRegistry;
@@ -91,7 +93,11 @@ class RetrievalModel {
 
 class ModelRegistry {
  public:
-  static StatusOr<ModelRegistry> Open(const std::string& data_dir);
+  // Versions are loaded through `sources`: each manifest entry's name picks its loader, and a
+  // name `sources` does not know fails the load with the known ones. Shared, so copies of the
+  // registry (and the serving objects that hold one) keep it alive without a lifetime rule.
+  static StatusOr<ModelRegistry> Open(const std::string& data_dir,
+                                      std::shared_ptr<const retrieval::SourceRegistry> sources);
 
   // Writes a new version of `trained` (item names from `store`) and makes it current.
   StatusOr<std::string> Register(const BundleContents& trained, const store::EventStore& store);
@@ -105,6 +111,7 @@ class ModelRegistry {
 
  private:
   std::string dir_;  // <data>/models
+  std::shared_ptr<const retrieval::SourceRegistry> sources_;  // never null
 };
 
 }  // namespace funnel::model

@@ -110,6 +110,7 @@ class CovisitSource final : public Source {
   void Score(const UserState& user, std::span<const uint32_t> items, Timestamp now,
              std::span<float> out) const override;
   Status Save(const std::string& dir) const override;
+  const CovisitSource* AsCovisit() const override { return this; }
   static StatusOr<std::unique_ptr<CovisitSource>> Load(std::string_view name, const std::string& dir);
 
   // Neighbours of an item, sorted by item index (for lookups), and their pair weights c(a, b).

@@ -9,7 +9,8 @@
 //   std::vector<float> s(items.size());
 //   source.Score(u, items, t, s);            // any items, e.g. another source's candidates
 //
-// Sources are immutable after training and shared as std::shared_ptr<const Source>.
+// Sources are immutable after training and shared as std::shared_ptr<const Source>; a saved
+// one is loaded back by name through a SourceRegistry (source_registry.h).
 // Thread-safety: Retrieve and Score are const and safe to call concurrently.
 #pragma once
 
@@ -44,6 +45,8 @@ struct UserState {
   bool Excluded(uint32_t item) const { return exclude.contains(item); }
 };
 
+class CovisitSource;
+
 struct Candidate {
   uint32_t item = 0;
   float score = 0;
@@ -68,11 +71,13 @@ class Source {
                      std::span<float> out) const = 0;
   // Writes the trained state under `dir` (blob files named after the source; docs/formats/model-bundle.md).
   virtual Status Save(const std::string& dir) const = 0;
+  // The co-visitation source behind this interface, or nullptr. Folding events past a model's
+  // cutoff needs its concrete counts; asking the source itself is checked by the compiler and
+  // follows the source through renames and replacements (RetrievalModel::WithSource), where
+  // matching its name and casting would trust a string. One query per capability a caller
+  // needs, not one per source kind.
+  virtual const CovisitSource* AsCovisit() const { return nullptr; }
 };
-
-// Loads a source written by Save. `name` is the source's name (popular, trending, fresh,
-// covisit, ials, ease); an unknown one answers with the known ones.
-StatusOr<std::shared_ptr<const Source>> LoadSource(std::string_view name, const std::string& dir);
 
 // Keeps the k best (score, then lower item index) of a full score vector, skipping excluded
 // items and items with score == -inf. The helper every full-scoring source shares.

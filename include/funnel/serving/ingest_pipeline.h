@@ -8,7 +8,7 @@
 // then written to their stores on Close() (and periodically, per FeedOptions). What was folded
 // came from stored events, so Close() keeps it whatever the producer's outcome.
 //
-//   FUNNEL_ASSIGN_OR_RETURN(auto ingest, IngestPipeline::Open(data_dir, cfg, {.feeding = kFileFeeding}));
+//   FUNNEL_ASSIGN_OR_RETURN(auto ingest, IngestPipeline::Open(data_dir, sources, cfg, {.feeding = kFileFeeding}));
 //   FUNNEL_ASSIGN_OR_RETURN(auto report, events::ImportJsonLines(path, kind, ingest->sink(), cfg.import, opts));
 //   FUNNEL_RETURN_IF_ERROR(ingest->Close());
 //
@@ -24,6 +24,7 @@
 #include "funnel/events/record_sink.h"
 #include "funnel/features/online_store.h"
 #include "funnel/model/live_covisit.h"
+#include "funnel/retrieval/source_registry.h"
 #include "funnel/store/event_store.h"
 
 namespace funnel::serving {
@@ -45,9 +46,10 @@ class IngestPipeline {
  public:
   // Opens (creating if needed) the event store of `data_dir`, and when online updates are on,
   // the online features and the current model's live co-visitation, caught up with everything
-  // already stored.
-  static StatusOr<std::unique_ptr<IngestPipeline>> Open(const std::string& data_dir, const Config& cfg,
-                                                        const IngestOptions& options = {});
+  // already stored. The model's sources are loaded through `sources`.
+  static StatusOr<std::unique_ptr<IngestPipeline>> Open(const std::string& data_dir,
+                                                        std::shared_ptr<const retrieval::SourceRegistry> sources,
+                                                        const Config& cfg, const IngestOptions& options = {});
   ~IngestPipeline();  // closes if Close() was not called (an error is logged)
 
   // Where producers put records.

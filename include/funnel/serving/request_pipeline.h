@@ -31,6 +31,7 @@
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
 #include "funnel/model/model_catch_up.h"
+#include "funnel/retrieval/source_registry.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/serving/model_handle.h"
 #include "funnel/store/event_store.h"
@@ -89,8 +90,10 @@ class RequestPipeline {
 // The current model of `data_dir` prepared to serve requests made at `at`: the registry's
 // current version with every event since its cutoff folded into its co-visitation (the
 // writers' live state plus what arrived since, or a refold from the cutoff for a time in the
-// past: model/live_covisit.h). NotFound when nothing was trained yet.
+// past: model/live_covisit.h), its sources loaded through `sources`. NotFound when nothing
+// was trained yet.
 StatusOr<std::shared_ptr<const model::RetrievalModel>> LoadServingModel(const std::string& data_dir,
+                                                                        std::shared_ptr<const retrieval::SourceRegistry> sources,
                                                                         const store::EventStore& store,
                                                                         const EventsConfig& events, Timestamp at,
                                                                         model::CatchUpReport* report = nullptr);

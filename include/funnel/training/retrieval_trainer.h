@@ -12,12 +12,14 @@
 // Thread-safety: TrainRetrieval is reentrant (it reads the store only).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "funnel/core/config.h"
+#include "funnel/core/registry.h"
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
 #include "funnel/eval/metrics.h"
@@ -93,7 +95,17 @@ struct TrainedRetrieval : model::BundleContents {
   RetrievalChoices choices;
 };
 
-// The known source names, for messages.
+// How one source kind is fitted on a training set, given the choices tuning made and the run's
+// options (each kind reads its own table of them).
+using SourceFit = std::function<StatusOr<std::shared_ptr<const retrieval::Source>>(
+    const retrieval::TrainingSet&, const RetrievalChoices&, const RetrievalTrainOptions&)>;
+using SourceFits = Registry<SourceFit>;
+
+// The fit of every built-in source, by the names retrieval::AddBuiltinSources loads them by, in
+// the same order: what one registry saves, the other must read back (a test holds them equal).
+SourceFits BuiltinSourceFits();
+
+// The names `[retrieval] sources` may use (BuiltinSourceFits's), for validation and messages.
 std::vector<std::string> KnownSources();
 
 // Fits on the events before `cutoff`; Timestamp::Max() ("everything") means just past the newest
