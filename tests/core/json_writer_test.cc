@@ -86,6 +86,16 @@ TEST(JsonWriterTest, HostileStringsRoundTripExactlyAsKeysAndValues) {
   }
 }
 
+TEST(JsonWriterTest, EmptyStringsWithoutStorageAreWrittenAsEmpty) {
+  // A default string_view has no storage (nullptr): an empty dead-letter payload is one.
+  JsonWriter w;
+  w.StartObject();
+  w.Key("a").String(std::string_view());
+  w.Key("b").String("");
+  w.EndObject();
+  EXPECT_EQ(w.text(), R"({"a":"","b":""})");
+}
+
 TEST(JsonWriterTest, ValidUtf8StringsAreWrittenUnchanged) {
   for (const std::string& s : HostileStrings()) {
     if (!simdjson::validate_utf8(s.data(), s.size())) continue;

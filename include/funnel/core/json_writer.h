@@ -153,7 +153,7 @@ class JsonWriter {
       Prefix(rapidjson::kStringType);
       char* p = os_->Push(s.size() + 2);
       p[0] = '"';
-      std::memcpy(p + 1, s.data(), s.size());
+      if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());  // an empty view may hold nullptr
       p[s.size() + 1] = '"';
       return EndValue(true);
     }
