@@ -99,12 +99,10 @@ void RankColumn(const CandidateSet& c, size_t s, double k0, std::vector<float>* 
 }
 
 // Mean 0, standard deviation 1 (a constant column: 0).
-void Standardize(std::vector<float>* x) {
-  const size_t n = x->size();
-  if (n == 0) return;
-  // A source's "knows nothing" score may be -inf (fresh for an item of unknown age): it stands at
-  // the column's finite minimum, as +inf at its maximum and NaN at its minimum, so one such value
-  // cannot turn every standardized score into NaN.
+// A source's "knows nothing" score may be -inf (fresh for an item of unknown age): raw scores
+// put it at the column's finite minimum, +inf at its maximum and NaN at its minimum, so one such
+// value cannot turn every standardized score into NaN. Ranks are always finite and skip this.
+void ClampNonFinite(std::vector<float>* x) {
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   bool non_finite = false;
   for (float v : *x) {
@@ -115,11 +113,15 @@ void Standardize(std::vector<float>* x) {
       non_finite = true;
     }
   }
-  if (non_finite) {
-    if (lo > hi) lo = hi = 0;  // nothing finite: a constant column
-    for (float& v : *x)
-      if (!std::isfinite(v)) v = v > 0 ? hi : lo;
-  }
+  if (!non_finite) return;
+  if (lo > hi) lo = hi = 0;  // nothing finite: a constant column
+  for (float& v : *x)
+    if (!std::isfinite(v)) v = v > 0 ? hi : lo;
+}
+
+void Standardize(std::vector<float>* x) {
+  const size_t n = x->size();
+  if (n == 0) return;
   double sum = 0, sq = 0;
   for (float v : *x) sum += v;
   const double mean = sum / static_cast<double>(n);
@@ -140,8 +142,12 @@ void StoreColumn(const std::vector<float>& column, size_t s, CandidateSet* c) {
 
 // Column s of c as NormalizeColumns leaves it, into `out`.
 void NormalizeColumn(const CandidateSet& c, size_t s, const FusionOptions& options, std::vector<float>* out) {
-  if (options.normalization == FusionOptions::kRank) RankColumn(c, s, options.rank_offset, out);
-  else *out = ColumnOf(c, s);
+  if (options.normalization == FusionOptions::kRank) {
+    RankColumn(c, s, options.rank_offset, out);
+  } else {
+    *out = ColumnOf(c, s);
+    ClampNonFinite(out);
+  }
   Standardize(out);
 }
 
@@ -150,6 +156,7 @@ void NormalizeColumn(const CandidateSet& c, size_t s, const FusionOptions& optio
 void StandardizeColumns(CandidateSet* c) {
   for (size_t s = 0; s < c->sources; ++s) {
     std::vector<float> column = ColumnOf(*c, s);
+    ClampNonFinite(&column);
     Standardize(&column);
     StoreColumn(column, s, c);
   }
