@@ -14,7 +14,7 @@
 
 namespace funnel::cli {
 
-// Options every subcommand takes (DESIGN.md: `--data DIR`, `--config FILE`).
+// Options every subcommand takes (docs/cli.md: `--data DIR`, `--config FILE`).
 struct CommonOptions {
   std::string data_dir = "./funnel-data";
   std::string config_path;  // empty: built-in defaults (the values documented in funnel.toml)

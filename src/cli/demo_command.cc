@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -78,9 +79,35 @@ Status ShowRecommendations(const store::EventStore& store, serving::RequestPipel
   return absl::OkStatus();
 }
 
+// The demo clears its data directory to start clean, so it must never clear someone's own data:
+// it leaves this marker with what the store held when the demo made it, and clears a store
+// only when the marker is there and the store holds exactly that still.
+constexpr const char* kDemoMarker = "/.funnel-demo";
+
+std::string DemoFingerprint(const store::StoreStats& st) {
+  return fmt::format("events {} users {} items {} with metadata {}\n", st.events, st.users, st.items,
+                     st.items_with_metadata);
+}
+
+Status CheckDemoOwnsDataDir(const CommonOptions& common, const Config& cfg) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(common.data_dir + "/events")) return absl::OkStatus();
+  const std::string refuse = Cat(common.data_dir, " holds an event store that funnel demo did not make or that has "
+                                 "changed since (your own data?); the demo clears its data directory, so give it "
+                                 "another one with --data DIR");
+  std::ifstream in(common.data_dir + kDemoMarker);
+  std::string marker((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (marker.empty()) return absl::FailedPreconditionError(refuse);
+  StatusOr<std::unique_ptr<store::EventStore>> store = OpenEventStore(common, cfg, /*read_only=*/true);
+  if (!store.ok()) return absl::FailedPreconditionError(Cat(refuse, " (", MessageOf(store.status()), ")"));
+  if (DemoFingerprint((*store)->Stats()) != marker) return absl::FailedPreconditionError(refuse);
+  return absl::OkStatus();
+}
+
 Status RunDemo(const CommonOptions& common, DemoArgs args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_RETURN_IF_ERROR(CheckDemoOwnsDataDir(common, cfg));
   namespace fs = std::filesystem;
   for (const char* sub : {"/events", "/online", "/models", "/covisit_live"}) {
     // The demo owns its data directory: start clean so figures are comparable between runs.
@@ -118,6 +145,11 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
 
   std::cout << "== 3. what the store holds\n";
   store::StoreStats st = store->Stats();
+  {
+    std::ofstream marker(common.data_dir + kDemoMarker, std::ios::trunc);
+    marker << DemoFingerprint(st);
+    if (!marker) return absl::InternalError(Cat("cannot write ", common.data_dir, kDemoMarker));
+  }
   PrintStats(common.data_dir, st, std::cout);
 
   // The user with the most recent event, against that item: what a ranker would see for the
@@ -160,7 +192,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
     quick.ials_alphas = {8};
     quick.ials_regularizations = {32, 128};
     quick.ease_lambdas = {400};
-    std::cout << "== 6. rolling temporal evaluation (DESIGN.md protocol, 5 folds; quick tuning per fold)\n";
+    std::cout << "== 6. rolling temporal evaluation (docs/protocol.md, 5 folds; quick tuning per fold)\n";
     FUNNEL_ASSIGN_OR_RETURN(training::EvaluationReport r, training::RunEvaluation(*store, cfg.events, {}, quick));
     std::cout << fmt::format("   {} (fold, user) pairs in {:.1f} s\n", r.metrics.back().Overall().users, r.seconds);
     PrintTable(r, std::cout);

@@ -1,4 +1,4 @@
-// funnel eval [--folds N] [--json FILE]: the rolling temporal evaluation of DESIGN.md.
+// funnel eval [--folds N] [--json FILE|-]: the rolling temporal evaluation of docs/protocol.md.
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -29,7 +29,7 @@ struct EvalArgs {
 std::string EvalJson(const training::EvaluationReport& r,
                      const std::vector<std::optional<eval::MetricValue>>& vs_popular) {
   JsonWriter w;
-  w.StartObject().Key("protocol").String("rolling-origin temporal, DESIGN.md").Key("folds").StartArray();
+  w.StartObject().Key("protocol").String("rolling-origin temporal, docs/protocol.md").Key("folds").StartArray();
   for (const auto& f : r.folds) {
     w.StartObject().Key("fold").Int(f.fold).Key("cutoff").Double(f.cutoff.seconds());
     w.Key("end").Double(f.end.seconds()).Key("train_events").Uint(f.train_events);
@@ -71,41 +71,46 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
   popt.folds = args.folds;
   FUNNEL_ASSIGN_OR_RETURN(training::EvaluationReport r, training::RunEvaluation(*store, cfg.events, popt, topt));
 
-  std::cout << fmt::format("rolling temporal evaluation: {} folds, {} (fold, user) pairs, {:.1f} s\n", r.folds.size(),
-                           r.metrics.empty() ? 0 : r.metrics.back().Overall().users, r.seconds);
-  std::cout << fmt::format("{:>4} {:>20} {:>20} {:>10} {:>10} {:>8} {:>6} {:>8}\n", "fold", "cutoff", "window end",
+  // With --json -, stdout carries the JSON alone, so a script can pipe it; the table moves to stderr.
+  std::ostream& table = args.json == "-" ? std::cerr : std::cout;
+  table << fmt::format("rolling temporal evaluation: {}, {} (fold, user) pairs, {:.1f} s\n", Count(r.folds.size(), "fold"),
+                       r.metrics.empty() ? 0 : r.metrics.back().Overall().users, r.seconds);
+  table << fmt::format("{:>4} {:>20} {:>20} {:>10} {:>10} {:>8} {:>6} {:>8}\n", "fold", "cutoff", "window end",
                            "train", "window", "catalog", "users", "train s");
   for (const auto& f : r.folds)
-    std::cout << fmt::format("{:>4} {:>20} {:>20} {:>10} {:>10} {:>8} {:>6} {:>8.1f}\n", f.fold, FormatUtc(f.cutoff),
+    table << fmt::format("{:>4} {:>20} {:>20} {:>10} {:>10} {:>8} {:>6} {:>8.1f}\n", f.fold, FormatUtc(f.cutoff),
                              FormatUtc(f.end), f.train_events, f.window_events, f.catalog, f.users, f.train_seconds);
-  std::cout << "\nmicro-averaged over every (fold, user) pair (± standard error); `popular` is the floor:\n";
-  PrintTable(r, std::cout);
+  table << "\nmicro-averaged over every (fold, user) pair (± standard error); `popular` is the floor:\n";
+  PrintTable(r, table);
   // Paired with the floor: the per-user differences' standard error is what says "clearly".
   const auto popular = std::find(r.rows.begin(), r.rows.end(), "popular");
   std::vector<std::optional<eval::MetricValue>> vs_popular(r.rows.size());
   if (popular != r.rows.end()) {
-    std::cout << "\nNDCG@10 minus popular's, paired over the same (fold, user) pairs (± standard error):\n";
+    table << "\nNDCG@10 minus popular's, paired over the same (fold, user) pairs (± standard error):\n";
     for (size_t k = 0; k < r.rows.size(); ++k) {
       if (r.rows[k] == "popular" || r.rows[k] == "candidates") continue;
       vs_popular[k] = r.metrics[k].PairedDifference(r.metrics[popular - r.rows.begin()], &eval::UserMetrics::ndcg10);
       if (vs_popular[k])
-        std::cout << fmt::format("  {:<10} {:+.4f} ±{:.4f}  ({:.1f} standard errors)\n", r.rows[k], vs_popular[k]->mean,
+        table << fmt::format("  {:<10} {:+.4f} ±{:.4f}  ({:.1f} standard errors)\n", r.rows[k], vs_popular[k]->mean,
                                  vs_popular[k]->stderr_,
                                  vs_popular[k]->stderr_ > 0 ? vs_popular[k]->mean / vs_popular[k]->stderr_ : 0.0);
     }
   }
-  std::cout << "\nper fold (NDCG@10 of the final list):";
-  for (int f : r.metrics.back().folds()) std::cout << fmt::format("  fold {}: {:.4f}", f, r.metrics.back().Fold(f).ndcg10.mean);
-  std::cout << "\nchosen on each fold's validation carve-out:\n";
+  table << "\nper fold (NDCG@10 of the final list):";
+  for (int f : r.metrics.back().folds()) table << fmt::format("  fold {}: {:.4f}", f, r.metrics.back().Fold(f).ndcg10.mean);
+  table << "\nchosen on each fold's validation carve-out:\n";
   for (const auto& f : r.folds)
     for (const auto& v : f.validation)
-      if (!v.params.empty()) std::cout << fmt::format("  fold {} {:<9} {}\n", f.fold, v.name, v.params);
+      if (!v.params.empty()) table << fmt::format("  fold {} {:<9} {}\n", f.fold, v.name, v.params);
 
-  if (!args.json.empty()) {
+  if (args.json == "-") {
+    std::cout << EvalJson(r, vs_popular) << std::flush;
+    if (!std::cout) return absl::InternalError("cannot write the JSON to stdout");
+  } else if (!args.json.empty()) {
     std::ofstream out(args.json);
     out << EvalJson(r, vs_popular);
     if (!out) return absl::InternalError(Cat("cannot write ", args.json));
-    std::cout << "wrote " << args.json << "\n";
+    table << "wrote " << args.json << "\n";
   }
   return absl::OkStatus();
 }
@@ -114,12 +119,13 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
 
 void AddEvalCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   CLI::App* sub = app.add_subcommand(
-      "eval", "Rolling temporal evaluation (DESIGN.md): train per fold, score each source, the candidates and the final list");
+      "eval", "Rolling temporal evaluation (docs/protocol.md): train per fold, score each source, the candidates and the final list");
   AddCommonFlags(sub, common);
   auto args = std::make_shared<EvalArgs>();
   sub->add_option("--folds", args->folds, "Folds (the last N tenths of the events are test windows)")
       ->capture_default_str()->check(CLI::Range(1, 9));
-  sub->add_option("--json", args->json, "Also write the figures as JSON to this file");
+  sub->add_option("--json", args->json,
+                  "Also write the figures as JSON to this file; - writes only the JSON to stdout (the table goes to stderr)");
   sub->callback([&common, args, exit_code] {
     Status s = RunEval(common, *args);
     *exit_code = s.ok() ? kExitOk : Fail(s);

@@ -26,4 +26,10 @@ std::string HumanBytes(uint64_t bytes) {
   return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
 }
 
+std::string Count(uint64_t n, std::string_view singular, std::string_view plural) {
+  if (n == 1) return fmt::format("1 {}", singular);
+  if (plural.empty()) return fmt::format("{} {}s", WithCommas(n), singular);
+  return fmt::format("{} {}", WithCommas(n), plural);
+}
+
 }  // namespace funnel::cli

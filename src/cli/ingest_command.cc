@@ -1,6 +1,7 @@
 // funnel ingest kafka --brokers B --topic T --group G: stream events from Kafka into the store.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -76,6 +77,7 @@ int RunIngestKafka(const CommonOptions& common, const IngestArgs& args) {
   opts.group = args.group;
   opts.max_batch = static_cast<size_t>(args.batch);
   opts.dead_letter_path = args.dead_letter;
+  opts.give_up_after_ms = static_cast<int>(std::min(cfg->kafka.give_up_seconds * 1000.0, 2e9));
   for (const std::string& kv : args.kafka_options) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)

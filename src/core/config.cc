@@ -68,6 +68,11 @@ Status BindConfig(Io& root, C& cfg) {
     FUNNEL_RETURN_IF_ERROR(t.Bool("update_on_ingest", &cfg.online.update_on_ingest));
     FUNNEL_RETURN_IF_ERROR(t.Done());
   }
+  {
+    FUNNEL_ASSIGN_OR_RETURN(auto t, root.Table("kafka"));
+    FUNNEL_RETURN_IF_ERROR(t.Number("give_up_seconds", &cfg.kafka.give_up_seconds, NumberRange{.min = 0}));
+    FUNNEL_RETURN_IF_ERROR(t.Done());
+  }
   return root.Done();
 }
 

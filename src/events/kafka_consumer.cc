@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <utility>
 
@@ -125,18 +126,43 @@ class DeadLetterFile {
   int write_error_ = 0;
 };
 
-void LogFromKafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  // syslog levels: 0-3 errors, 4 warning, 5-6 notice/info, 7 debug.
-  spdlog::level::level_enum lvl = level <= 3   ? spdlog::level::err
-                                  : level == 4 ? spdlog::level::warn
-                                  : level <= 6 ? spdlog::level::info
-                                               : spdlog::level::debug;
-  spdlog::log(lvl, "librdkafka {}: {}", facility, message);
+// librdkafka repeats a failure every retry (a refused connection every second or so, with
+// "(after 0ms in state CONNECT, 5 identical error(s) suppressed)" tails): each distinct failure
+// is logged once at its level, its repeats at debug, until a broker answers again.
+class OnceLog {
+ public:
+  // True the first time this message is seen since Reset. The same failure comes as a log line
+  // ("[thrd:host/bootstrap]: host/bootstrap: Connect to ... failed: ... (after 0ms ...)") and as
+  // an error callback without the thread prefix: the key is the text between the two.
+  bool First(std::string_view message) {
+    if (message.starts_with("[thrd:")) {
+      size_t end = message.find("]: ");
+      if (end != std::string_view::npos) message.remove_prefix(end + 3);
+    }
+    std::string key(message.substr(0, message.find(" (")));
+    std::lock_guard lock(mu_);
+    return seen_.insert(std::move(key)).second;
+  }
+  void Reset() {
+    std::lock_guard lock(mu_);
+    seen_.clear();
+  }
+
+ private:
+  std::mutex mu_;  // librdkafka logs from its own threads
+  std::set<std::string> seen_;
+};
+
+spdlog::level::level_enum LevelOnce(OnceLog* once, spdlog::level::level_enum lvl, std::string_view message) {
+  if (once == nullptr || lvl < spdlog::level::warn) return lvl;
+  return once->First(message) ? lvl : spdlog::level::debug;
 }
 
 // One consumer-group member. Run() and the librdkafka callbacks (served inside
 // rd_kafka_consumer_poll and rd_kafka_consumer_close, on the caller's thread) share the batch
 // state without a lock; only stats_ is shared with other threads.
+void LogFromKafka(const rd_kafka_t* rk, int level, const char* facility, const char* message);
+
 class KafkaIngestorImpl final : public KafkaIngestor {
  public:
   KafkaIngestorImpl(const KafkaConsumerOptions& options, RecordSink& sink,
@@ -200,10 +226,15 @@ class KafkaIngestorImpl final : public KafkaIngestor {
     return absl::OkStatus();
   }
 
+  OnceLog& once_log() { return once_log_; }
+
   Status Run(const RunLimits& limits) override {
     if (!failed_.ok()) return failed_;
     uint64_t run_messages = 0;
     last_activity_ = Clock::now();
+    // Until a broker shows itself, this run counts as without one.
+    if (!broker_seen_) down_since_ = Clock::now();
+    last_probe_ = Clock::time_point();
     const auto idle_limit = std::chrono::milliseconds(limits.idle_exit_ms);
     for (;;) {
       bool done = false;
@@ -220,6 +251,11 @@ class KafkaIngestorImpl final : public KafkaIngestor {
         MessageHandle m(
             rd_kafka_consumer_poll(rk_.get(), pending_messages_ == 0 ? options_.poll_timeout_ms : 0));
         if (!failed_.ok()) return failed_;  // a callback inside the poll failed
+        if (m && !m->err) BrokerUp();
+        if (Status s = CheckBrokers(); !s.ok()) {
+          Fail(s);
+          return failed_;
+        }
         if (!m) {
           if (pending_messages_ > 0) break;
           continue;
@@ -269,6 +305,7 @@ class KafkaIngestorImpl final : public KafkaIngestor {
       std::lock_guard lock(mu_);
       ++stats_.rebalances;
     }
+    BrokerUp();  // a rebalance is a group coordinator's answer
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       spdlog::info("kafka: assigned {} partition(s) of group {}", partitions->cnt, options_.group);
       assigned_once_ = true;
@@ -307,8 +344,45 @@ class KafkaIngestorImpl final : public KafkaIngestor {
       Fail(absl::InternalError(Cat("kafka: fatal error: ", rd_kafka_err2name(orig), ": ", fatal)));
       return;
     }
-    // Everything else (a broker down, a timeout) librdkafka retries by itself.
-    spdlog::warn("kafka: {}: {}", rd_kafka_err2name(err), reason);
+    // Everything else (a broker down, a timeout) librdkafka retries by itself; CheckBrokers
+    // bounds how long.
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !down_since_) down_since_ = Clock::now();
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+        err == RD_KAFKA_RESP_ERR__RESOLVE)
+      last_broker_error_ = reason;
+    spdlog::log(LevelOnce(&once_log_, spdlog::level::warn, reason), "kafka: {}: {}",
+                rd_kafka_err2name(err), reason);
+  }
+
+  void BrokerUp() {
+    broker_seen_ = true;
+    if (!down_since_) return;
+    down_since_.reset();
+    last_broker_error_.clear();
+    once_log_.Reset();  // a later outage is logged again
+  }
+
+  // While no broker is known to be up: asks for metadata at most once a second (an answer
+  // means one is up), and gives up after options_.give_up_after_ms.
+  Status CheckBrokers() {
+    if (!down_since_) return absl::OkStatus();
+    const Clock::time_point now = Clock::now();
+    if (now - last_probe_ >= std::chrono::seconds(1)) {
+      last_probe_ = now;
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(rk_.get(), /*all_topics=*/0, nullptr, &md, /*timeout_ms=*/500) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+        BrokerUp();
+        return absl::OkStatus();
+      }
+    }
+    if (options_.give_up_after_ms <= 0 || now - *down_since_ < std::chrono::milliseconds(options_.give_up_after_ms))
+      return absl::OkStatus();
+    return absl::UnavailableError(
+        Cat("kafka: no broker reachable at ", options_.brokers, " for ", options_.give_up_after_ms / 1000.0,
+            " s", last_broker_error_.empty() ? std::string() : Cat(" (last error: ", last_broker_error_, ")"),
+            "; giving up (raise [kafka] give_up_seconds, or 0 to retry forever)"));
   }
 
   // An error event returned by poll instead of a message.
@@ -434,10 +508,26 @@ class KafkaIngestorImpl final : public KafkaIngestor {
   Status failed_;
   bool assigned_once_ = false;
   Clock::time_point last_activity_ = Clock::now();
+  bool broker_seen_ = false;
+  std::optional<Clock::time_point> down_since_;  // no broker known to be up since then
+  Clock::time_point last_probe_;
+  std::string last_broker_error_;
+  OnceLog once_log_;
 
   mutable std::mutex mu_;
   IngestStats stats_;  // guarded by mu_
 };
+
+void LogFromKafka(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  // syslog levels: 0-3 errors, 4 warning, 5-6 notice/info, 7 debug.
+  spdlog::level::level_enum lvl = level <= 3   ? spdlog::level::err
+                                  : level == 4 ? spdlog::level::warn
+                                  : level <= 6 ? spdlog::level::info
+                                               : spdlog::level::debug;
+  auto* impl = static_cast<KafkaIngestorImpl*>(rd_kafka_opaque(rk));
+  spdlog::log(LevelOnce(impl ? &impl->once_log() : nullptr, lvl, message), "librdkafka {}: {}", facility,
+              message);
+}
 
 }  // namespace
 

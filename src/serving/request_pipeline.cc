@@ -42,9 +42,12 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
   if (std::optional<UserIdx> u = store_.FindUser(request.user)) {
     FUNNEL_ASSIGN_OR_RETURN(state, retrieval::BuildUserState(store_, *rule_, *u, out.at, m->manifest().data.recent_items));
     out.known_user = !state.exclude.empty();
+    out.history = out.known_user ? UserHistory::kHistory : UserHistory::kNoEventsBeforeAt;
   }
   for (const std::string& id : request.exclude)
     if (std::optional<ItemIdx> i = store_.FindItem(id)) state.exclude.insert(Raw(*i));
+  out.catalog = m->num_items();
+  out.excluded = state.exclude.size();
 
   // Step: retrieve (every source's candidates, scored by every source).
   const retrieval::Merger& merger = m->merger();

@@ -20,6 +20,7 @@ Status BindRetrieval(Io& r, O& o) {
                                   NumberRange{.min = 0, .max = 1, .min_open = true, .max_open = true}));
   FUNNEL_RETURN_IF_ERROR(r.Int("validation_windows", &o.validation_windows, kNonNegative));
   FUNNEL_RETURN_IF_ERROR(r.Int("max_validation_users", &o.max_validation_users, kNonNegative));
+  FUNNEL_RETURN_IF_ERROR(r.Int("min_validation_users", &o.min_validation_users, kNonNegative));
   FUNNEL_RETURN_IF_ERROR(r.Int("min_model_tuning_users", &o.min_model_tuning_users, kNonNegative));
   FUNNEL_RETURN_IF_ERROR(r.Number("time_budget_seconds", &o.time_budget_seconds));
   FUNNEL_RETURN_IF_ERROR(r.Int("threads", &o.threads, kNonNegative));

@@ -546,6 +546,13 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   std::vector<Window> windows;
   if (options.tune) {
     FUNNEL_ASSIGN_OR_RETURN(windows, CarveValidationWindows(store, events, cutoff, run, &out.validation_users));
+    if (out.validation_users < options.min_validation_users) {
+      out.untuned = Cat("the validation carve-out holds ", out.validation_users, " user",
+                        out.validation_users == 1 ? "" : "s", ", fewer than min_validation_users = ",
+                        options.min_validation_users, ": too few to tell settings apart, so the shipped defaults are kept");
+      spdlog::warn("retrieval: {}", out.untuned);
+      windows.clear();
+    }
   }
   if (!windows.empty()) {
     out.choices = TuneSourceParameters(windows, run);

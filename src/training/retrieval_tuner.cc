@@ -107,7 +107,9 @@ StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsC
     const double t0 = elapsed();
     FUNNEL_ASSIGN_OR_RETURN(TrainedRetrieval t, TrainRetrieval(store, events, options.until, o));
     if (t.validation.empty() || t.validation.back().name != "fusion")
-      return absl::FailedPreconditionError("tune: no validation carve-out to score on (too few events or users)");
+      return absl::FailedPreconditionError(
+          t.untuned.empty() ? std::string("tune: no validation carve-out to score on (too few events or users)")
+                            : Cat("tune: nothing to tune on: ", t.untuned));
     const eval::MetricsSummary& fused = t.validation.back().metrics;
     TuneTrial result{Describe(o, t.choices, t.fusion), 0.5 * (fused.ndcg10.mean + fused.recall20.mean), fused,
                      elapsed() - t0};

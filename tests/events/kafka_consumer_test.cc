@@ -363,3 +363,35 @@ TEST(KafkaIngestorTest, RefusesSettingsThatWouldCommitBeforeEventsAreDurable) {
 
 }  // namespace
 }  // namespace funnel::events
+
+namespace funnel::events {
+namespace {
+
+// The give-up bound is about brokers, not traffic: a reachable cluster with an empty topic
+// never trips it, an unreachable one does, in about the bound.
+TEST(KafkaIngestorGiveUpTest, AQuietReachableClusterIsNotGivenUpOnButNoBrokerIs) {
+  MockKafka kafka(1);
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  KafkaConsumerOptions opt = Options(kafka, "g-quiet");
+  opt.give_up_after_ms = 1000;
+  {
+    auto ingestor = KafkaIngestor::Create(opt, *store, ImportConfig{});
+    ASSERT_TRUE(ingestor.ok()) << ingestor.status();
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE((*ingestor)->Run({.stop = [&] { return std::chrono::steady_clock::now() - start > std::chrono::seconds(3); }}).ok());
+  }
+  opt.brokers = "127.0.0.1:9";  // nothing listens on loopback's discard port
+  opt.group = "g-nobody";
+  opt.extra_config.clear();
+  auto ingestor = KafkaIngestor::Create(opt, *store, ImportConfig{});
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status();
+  const auto start = std::chrono::steady_clock::now();
+  Status s = (*ingestor)->Run({.stop = [&] { return std::chrono::steady_clock::now() - start > std::chrono::seconds(30); }});
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("no broker reachable at 127.0.0.1:9 for 1 s"), std::string::npos) << s;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+}  // namespace
+}  // namespace funnel::events

@@ -156,7 +156,66 @@ TEST_F(TrainRecommendTest, RecommendForAUsersFileWritesEveryUserInOrderAndColdUs
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_TRUE(r.out.empty()) << "the TSV goes to --out";
   ExpectContract(Lines(ReadFile(out)), users, 7);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("1 of 5 users"), HasSubstr("cold start")));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("cold start for 1 of 5 users"), HasSubstr("unknown, no event stored: nobody-has-seen-me")));
+}
+
+// `-` is stdin and stdout, ids are trimmed, --header names the columns (issue #14).
+TEST_F(TrainRecommendTest, RecommendReadsUsersFromStdinTrimmedAndWritesAHeaderToStdout) {
+  const std::string user = touched_->begin()->first;
+  ProcessResult r = Funnel({"recommend", "--data", data_, "--users", "-", "--out", "-", "--k", "4", "--header"},
+                           "  " + user + " \r\n\t\n   \nnobody\t\n");
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front(), "user\titem\trank\tscore");
+  lines.erase(lines.begin());
+  ExpectContract(lines, {user, "nobody"}, 4);
+  EXPECT_FALSE(std::filesystem::exists("-")) << "'-' is stdout, not a file";
+
+  ProcessResult empty = Funnel({"recommend", "--data", data_, "--users", "-"}, "\n  \n");
+  EXPECT_EQ(empty.exit_code, 1) << Describe(empty);
+  EXPECT_THAT(empty.err, HasSubstr("<stdin> holds no user id"));
+}
+
+// A list shorter than k says why on stderr; the TSV stays clean.
+TEST_F(TrainRecommendTest, RecommendSaysWhyAListIsShorterThanK) {
+  const std::string user = touched_->begin()->first;
+  ProcessResult r = Funnel({"recommend", "--data", data_, "--user", user, "--k", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const size_t rows = Lines(r.out).size();
+  ASSERT_LT(rows, 1000u);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("1 list got fewer than 1000 items (shortest " + std::to_string(rows) + ")"),
+                           HasSubstr(user)));
+  EXPECT_THAT(r.err, ::testing::AnyOf(HasSubstr("the catalog of " + std::to_string(items_->size()) +
+                                                " items is exhausted after excluding what each user already consumed"),
+                                      HasSubstr("the sources found too few new candidates")));
+  ExpectContract(Lines(r.out), {user}, rows);
+}
+
+// A user whose events all come after --at exists but is cold then, and is reported as such;
+// a model trained past --at is flagged (its fits saw the request's future).
+TEST_F(TrainRecommendTest, RecommendBeforeAUsersFirstEventReportsThemAndWarnsAboutTheModel) {
+  auto store = store::EventStore::Open({.path = data_ + "/events", .create_if_missing = false, .read_only = true});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string user = touched_->begin()->first;
+  std::optional<Timestamp> first;
+  ASSERT_TRUE((*store)->UserHistory(*(*store)->FindUser(user), Timestamp::Min(), Timestamp::Max(),
+                                    [&](const store::HistoryEntry& h) {
+                                      first = h.ts;
+                                      return false;
+                                    }).ok());
+  ASSERT_TRUE(first.has_value());
+  store->reset();
+  const std::string at = std::to_string(first->micros() / 1000000);  // at or before the first event
+  ProcessResult r = Funnel({"recommend", "--data", data_, "--user", user, "--k", "5", "--at", at});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("cold start for 1 of 1 user: no events before the request time"),
+                           HasSubstr("they exist"), HasSubstr(user)));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("warning: model v000001 was trained on events up to"), HasSubstr("--until")));
+  ProcessResult now = Funnel({"recommend", "--data", data_, "--user", user, "--k", "5"});
+  ASSERT_EQ(now.exit_code, 0) << Describe(now);
+  EXPECT_THAT(now.err, ::testing::Not(HasSubstr("warning")));
+  EXPECT_THAT(now.err, ::testing::Not(HasSubstr("cold start")));
 }
 
 TEST_F(TrainRecommendTest, RecommendRefusesBadArgumentsWithExitOneAndAMessage) {
@@ -228,6 +287,21 @@ TEST_F(TrainRecommendTest, EvalWritesValidJsonWithFiveFolds) {
   }
 }
 
+// `--json -`: the JSON alone on stdout (a script pipes it), the table on stderr.
+TEST_F(TrainRecommendTest, EvalJsonDashWritesOnlyTheJsonToStdout) {
+  const std::string config = dir_->Write("eval-light.toml", kOneGridPoint);
+  ProcessResult r = Funnel({"eval", "--data", data_, "--folds", "1", "--json", "-", "--config", config});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  ASSERT_EQ(parser.parse(r.out).get(root), simdjson::SUCCESS) << r.out.substr(0, 2000);
+  std::string_view protocol;
+  ASSERT_EQ(root["protocol"].get(protocol), simdjson::SUCCESS);
+  EXPECT_EQ(protocol, "rolling-origin temporal, docs/protocol.md");
+  EXPECT_THAT(r.err, AllOf(HasSubstr("rolling temporal evaluation: 1 fold,"), HasSubstr("final")));
+  EXPECT_FALSE(std::filesystem::exists("-"));
+}
+
 TEST_F(TrainRecommendTest, RetrievalConfigTyposFailNamingTheTypo) {
   struct Case {
     std::string toml;
@@ -271,7 +345,7 @@ TEST_F(TrainRecommendTest, TuneWritesAConfigThatTrainAcceptsAndKeepsTheUsersOthe
   const std::string data = *dir_ / "tuned";
   std::filesystem::create_directories(data);  // copy makes the last level only
   std::filesystem::copy(data_ + "/events", data + "/events", std::filesystem::copy_options::recursive);
-  const std::string config = dir_->Write("mine.toml", "[online]\nbackend = \"memory\"\n\n[retrieval]\ntune = true\n");
+  const std::string config = dir_->Write("mine.toml", "[online]\nbackend = \"memory\"\n\n[retrieval]\ntune = true\nmin_validation_users = 0\n");
   const std::string out = *dir_ / "tuned.toml";
   ProcessResult t = Funnel({"tune", "--data", data, "--config", config, "--budget", "1", "--out", out});
   ASSERT_EQ(t.exit_code, 0) << Describe(t);

@@ -41,6 +41,8 @@ class RetrievalTrainerTest : public ::testing::Test {
     RetrievalTrainOptions o;
     o.tune = tune;
     o.threads = 2;
+    // The platform here is small: these tests are about tuning's mechanics, not its power.
+    o.min_validation_users = 0;
     return o;
   }
   static uint64_t EventsBefore(Timestamp cutoff) {
@@ -80,6 +82,29 @@ TEST_F(RetrievalTrainerTest, WithoutTuningEverySourceIsFittedWithUnitWeightsAndT
   EXPECT_GT(t->training_events, 1000u);
   EXPECT_EQ(t->num_users, store().NumUsers());
   EXPECT_EQ(t->num_items, store().NumItems());
+}
+
+// Tuning on a handful of users picks settings by noise: below the bound, nothing is tuned and
+// the result says why.
+TEST_F(RetrievalTrainerTest, TooFewValidationUsersKeepTheShippedDefaultsAndSayWhy) {
+  RetrievalTrainOptions o = Options(true);
+  auto tuned = TrainRetrieval(store(), EventsConfig{}, Cutoff(), o);
+  ASSERT_TRUE(tuned.ok()) << tuned.status();
+  ASSERT_GT(tuned->validation_users, 0u);
+  EXPECT_TRUE(tuned->untuned.empty());
+  o.min_validation_users = tuned->validation_users + 1;
+  auto t = TrainRetrieval(store(), EventsConfig{}, Cutoff(), o);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(t->validation.empty());
+  EXPECT_THAT(t->untuned, HasSubstr(Cat("holds ", tuned->validation_users, " users, fewer than min_validation_users = ",
+                                        tuned->validation_users + 1)));
+  auto untuned = TrainRetrieval(store(), EventsConfig{}, Cutoff(), Options(false));
+  ASSERT_TRUE(untuned.ok()) << untuned.status();
+  ASSERT_EQ(t->slots.size(), untuned->slots.size());
+  for (size_t s = 0; s < t->slots.size(); ++s) {
+    EXPECT_EQ(t->slots[s].weight, untuned->slots[s].weight) << "the shipped weights";
+    EXPECT_EQ(t->slots[s].quota, untuned->slots[s].quota);
+  }
 }
 
 TEST_F(RetrievalTrainerTest, TuningFillsAValidationRowPerSourceAndOneForTheFusion) {

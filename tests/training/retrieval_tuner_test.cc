@@ -29,6 +29,7 @@ class RetrievalTunerTest : public ::testing::Test {
   static RetrievalTrainOptions Base() {
     RetrievalTrainOptions o;
     o.threads = 2;
+    o.min_validation_users = 0;  // a small platform: these tests are about the search, not its power
     o.sources = {"popular", "trending", "covisit", "ease"};  // keeps each trial under a second
     return o;
   }

@@ -59,11 +59,19 @@ struct OnlineConfig {
   bool update_on_ingest = true;
 };
 
+// `funnel ingest kafka`.
+struct KafkaConfig {
+  // With no broker reachable for this long (from the start, or since the last sign of one),
+  // ingestion gives up with an error instead of retrying forever; 0: retry forever.
+  double give_up_seconds = 60;
+};
+
 struct Config {
   StoreConfig store;
   EventsConfig events;
   ImportConfig import;
   OnlineConfig online;
+  KafkaConfig kafka;
   std::string log_level = "info";
   // The TOML text the config came from ("" for defaults), for stages that read their own
   // sections from it (the [[features]] definitions: features/feature_spec.h).
@@ -72,7 +80,7 @@ struct Config {
 };
 
 // Reads and validates a TOML file's core tables (log_level, [store], [events], [import],
-// [online]); errors name the file, the line, the key, the bad value and what was expected.
+// [online], [kafka]); errors name the file, the line, the key, the bad value and what was expected.
 // [retrieval] and [[features]] are left to their stages (training/retrieval_options.h,
 // features/feature_spec.h).
 StatusOr<Config> LoadConfig(const std::string& path);

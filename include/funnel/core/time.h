@@ -43,8 +43,11 @@ class Timestamp {
 // ISO-8601 UTC, e.g. "1997-09-20T03:05:10Z"; for reports and logs.
 std::string FormatUtc(Timestamp t);
 
-// Reads a time given on a command line: Unix seconds ("1700000000.5") or an ISO-8601 UTC date
-// or date-time ("2023-11-20", "2023-11-20T12:00:00Z").
+// Reads a time given on a command line, the one parser of every command: Unix seconds
+// ("1700000000.5"), a date ("2023-11-20", midnight UTC), or an RFC 3339 date-time with an offset,
+// fractional seconds and 'T' or a space ("2023-11-20T12:00:00Z", "2023-11-20 13:00:00.25+01:00");
+// a date-time without an offset is UTC. Impossible dates (2023-02-30) and leap seconds are
+// refused with the reason, never normalized; times outside 1970..2200 are out of range.
 StatusOr<Timestamp> ParseTime(std::string_view text);
 
 }  // namespace funnel

@@ -72,6 +72,11 @@ struct KafkaConsumerOptions {
   // (enable.auto.commit, enable.auto.offset.store) are set by the ingestor; setting them here
   // is an error.
   std::map<std::string, std::string> extra_config{};
+  // Run fails with Unavailable after this long without a reachable broker, counted from the
+  // start of the run or from the moment every broker went down (0: retry forever, as
+  // librdkafka does). A broker is reachable when a message, an assignment or a metadata
+  // answer arrives.
+  int give_up_after_ms = 60000;
   // Called after each successful commit with the stats so far (for progress output and tests).
   std::function<void(const IngestStats&)> on_commit{};
 };

@@ -60,11 +60,24 @@ struct RecommendedItem {
   std::vector<SourceScore> sources;  // with Request::explain, in the model's source order
 };
 
+// What the store knows of the requesting user at the request time; the two cold cases are
+// told apart so a report can say why a user got the cold-start list.
+enum class UserHistory {
+  kUnknownUser,       // no event of this user is stored at all
+  kNoEventsBeforeAt,  // the user's events are all at or after the request time
+  kHistory,           // the user has events before the request time
+};
+
 struct Recommendation {
   std::string model_version;
   Timestamp at;             // the time the request was answered as of
-  bool known_user = false;  // the user has events before `at`
+  bool known_user = false;  // the user has events before `at` (history == kHistory)
+  UserHistory history = UserHistory::kUnknownUser;
   size_t candidates = 0;    // size of the merged candidate set
+  // Why a list can be shorter than k: the model's catalog, and how many of its items this
+  // request excluded (the user's consumed items plus Request::exclude).
+  size_t catalog = 0;
+  size_t excluded = 0;
   std::vector<RecommendedItem> items;  // best first, at most k
 };
 

@@ -82,6 +82,11 @@ struct RetrievalTrainOptions {
   // them when fewer): a few dozen users cannot tell their parameters apart, and refitting on
   // every window costs a fit per window and grid point.
   size_t min_model_tuning_users = 500;
+  // Fewer validation users than this and nothing is tuned (the shipped defaults are kept, and
+  // TrainedRetrieval::untuned says why): NDCG@10's standard error over n users is about
+  // 0.3/sqrt(n), 0.04 at 50, larger than the gaps between the settings tuning chooses among, so
+  // a handful of users would pick settings by noise.
+  size_t min_validation_users = 50;
   size_t max_validation_users = 3000;  // over all windows; a deterministic sample beyond
   bool tune = true;             // false: shipped defaults, no validation split
   double time_budget_seconds = 600;
@@ -93,6 +98,7 @@ struct RetrievalTrainOptions {
 // the parameters tuning chose.
 struct TrainedRetrieval : model::BundleContents {
   RetrievalChoices choices;
+  std::string untuned;  // why tuning was skipped although asked for; empty when it ran
 };
 
 // How one source kind is fitted on a training set, given the choices tuning made and the run's
