@@ -1,4 +1,4 @@
-// iALS training speed on the two reference shapes of ANCHORS.md (implicit 0.7.3, CG, 64
+// iALS training speed on the two reference shapes of docs/figures.md (implicit 0.7.3, CG, 64
 // factors, 15 iterations, 2 threads: 1.1 s on 5.5k x 3.7k with 518k positives, 12.7 s on
 // 56k x 10.7k with 4.5 M positives), on synthetic data shaped like real logs, plus a quality
 // sanity figure (held-out hit rate @20 against a popularity baseline).

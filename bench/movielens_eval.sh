@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Claim: quality on MovieLens 100K under the DESIGN.md protocol (5 rolling folds, last 20% of
-# time, positives rating >= 4, seen items excluded), next to ANCHORS.md's peers. Imports
+# Claim: quality on MovieLens 100K under docs/protocol.md (5 rolling folds over the last half
+# of the events, positives rating >= 4, seen items excluded), next to the peers of docs/figures.md. Imports
 # ../shared/data/ml-100k into a temp store and runs `funnel eval` (every source alone, the
 # candidate set's recall, the fused final list), then `funnel tune` for BUDGET seconds and
 # `funnel eval` again with the tuned config. The tuner sees only events before the first fold's

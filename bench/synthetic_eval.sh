@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quality on the synthetic platform with the DESIGN.md protocol: generates a platform with the
+# Quality on the synthetic platform with the protocol of docs/protocol.md: generates a platform with the
 # project's generator, imports it, and runs `funnel eval` with the shipped defaults (every
 # source alone, the candidates, the final list, and each list's NDCG@10 minus most-popular's,
 # paired over the same users). Quality figures are deterministic for a seed; wall time is not.

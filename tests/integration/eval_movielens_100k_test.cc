@@ -1,6 +1,6 @@
 // The evaluation protocol on the real MovieLens 100K, imported in-process by the real importer
 // into a temporary RocksDB store. Checks the exact split (cutoffs, counts, the 376 (fold, user)
-// pairs peers report in ANCHORS.md) and runs a most-popular baseline as a sanity check of the
+// pairs peers report, docs/figures.md) and runs a most-popular baseline as a sanity check of the
 // protocol: its scores must land near the peers' "most popular" row.
 //
 // The data set is read from FUNNEL_SHARED_DATA_DIR "/ml-100k"; the tests SKIP when it is absent.

@@ -1,5 +1,5 @@
 // What `funnel eval` reports must hold for an outside tool that uses only the documented
-// contract (DESIGN.md): it splits MovieLens 100K into the five rolling folds itself, imports each
+// contract (docs/protocol.md): it splits MovieLens 100K into the five rolling folds itself, imports each
 // fold's training part as JSON Lines, runs `funnel train` and `funnel recommend --users F --k 20`
 // with their defaults, and scores the TSV lists with the protocol's definitions, written here
 // again from the text rather than taken from Funnel's eval code. Its NDCG@10 must match
@@ -84,7 +84,7 @@ TEST(ExternalContractTest, SplitOutsideImportTrainRecommendReproducesEvalNdcgOnM
   const double claimed = EvalFinalNdcg10(ev.out);
   ASSERT_GT(claimed, 0) << ev.out;
 
-  // The outside tool: the five folds of DESIGN.md, from the text.
+  // The outside tool: the five folds of docs/protocol.md, from the text.
   std::vector<Rating> ratings = ReadUData(ml + "/u.data");
   ASSERT_EQ(ratings.size(), 100000u);
   std::stable_sort(ratings.begin(), ratings.end(), [](const Rating& a, const Rating& b) { return a.ts < b.ts; });

@@ -1,4 +1,4 @@
-// An accepted event survives kill -9 (DESIGN.md, principle 5).
+// An accepted event survives kill -9 (docs/formats.md, "Refused records": durability).
 //
 // Runs the real `funnel import events --print-commits` as a child process many times over the
 // same input and data directory, SIGKILLs it at random moments (during start-up and store open,

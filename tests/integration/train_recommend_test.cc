@@ -1,5 +1,5 @@
 // The offline loop through the real `funnel` binary: generate and import a small platform,
-// `funnel train`, `funnel recommend` (the TSV contract of DESIGN.md, cold users, argument
+// `funnel train`, `funnel recommend` (the TSV contract of docs/cli.md, cold users, argument
 // errors), `funnel eval --json`, config typos in [retrieval]; and on ml-100k (when present)
 // `funnel eval` over the 376 (fold, user) pairs with the final list above the popular floor.
 #include <algorithm>
