@@ -40,24 +40,116 @@ bool NeedsItem(const std::vector<features::FeatureSpec>& specs, const features::
   return f.entity != features::Entity::kUser && f.entity != features::Entity::kGlobal;
 }
 
+const features::FeatureSpec* FindSpec(const std::vector<features::FeatureSpec>& specs, std::string_view name) {
+  auto it = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == name; });
+  return it == specs.end() ? nullptr : &*it;
+}
+
+// "user x category" rather than the config's user_category: the pair is the entity.
+std::string EntityLabel(features::Entity e) {
+  switch (e) {
+    case features::Entity::kUserCategory: return "user x category";
+    case features::Entity::kUserCreator: return "user x creator";
+    default: return std::string(features::EntityName(e));
+  }
+}
+
+std::string AggregationLabel(const features::FeatureSpec& f) {
+  switch (f.aggregation) {
+    case features::Aggregation::kCount: return "count";
+    case features::Aggregation::kSum: return "sum";
+    case features::Aggregation::kMean: return "mean";
+    case features::Aggregation::kLast: return "last";
+    case features::Aggregation::kTimeSince: return "hours since";
+    case features::Aggregation::kLastN: return "last " + Count(static_cast<uint64_t>(f.last_n), "item");
+    case features::Aggregation::kRatio: return "ratio";
+    case features::Aggregation::kStatic: return "static";
+  }
+  return "?";
+}
+
+std::string HorizonLabel(const features::FeatureSpec& f) {
+  if (f.half_life_seconds > 0) return "half-life " + ReadableDuration(f.half_life_seconds);
+  if (f.window_seconds > 0) return "window " + ReadableDuration(f.window_seconds);
+  return "all time";
+}
+
+// Event types with their weights; "=w" only when some weight is not 1, so a plain count of
+// likes reads "like".
+std::string EventsLabel(const features::FeatureSpec& f) {
+  bool weighted = std::any_of(f.types.begin(), f.types.end(), [](const auto& tw) { return tw.second != 1.0; });
+  std::string out;
+  for (const auto& [type, w] : f.types) {
+    if (!out.empty()) out += ' ';
+    out += weighted ? fmt::format("{}={:g}", type, w) : type;
+  }
+  return out;
+}
+
 Status ListFeatures(const CommonOptions& common) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
+  std::vector<std::vector<std::string>> rows = {{"FEATURE", "ENTITY", "AGGREGATION", "HORIZON", "EVENTS", "NOTES"}};
   for (const auto& f : specs) {
-    std::string what;
-    if (f.aggregation == features::Aggregation::kStatic) {
-      what = Cat("static ", f.source);
-    } else if (f.aggregation == features::Aggregation::kRatio) {
-      what = Cat("ratio ", f.numerator, " / ", f.denominator);
-    } else {
-      what = Cat(features::EntityName(f.entity), " ");
-      for (const auto& [t, w] : f.types) what += Cat(t, "=", w, " ");
-      if (f.half_life_seconds > 0) what += Cat("half-life ", f.half_life_seconds / 3600, "h");
-      if (f.window_seconds > 0) what += Cat("window ", f.window_seconds / 3600, "h");
+    std::vector<std::string> row = {f.name, EntityLabel(f.entity), AggregationLabel(f), HorizonLabel(f),
+                                    EventsLabel(f), ""};
+    std::string& notes = row[5];
+    auto note = [&](std::string text) { notes += (notes.empty() ? "" : "; ") + text; };
+    switch (f.aggregation) {
+      case features::Aggregation::kStatic: {
+        row[3] = "now";  // metadata has no history: what is stored now, whatever the time asked
+        row[4] = "-";
+        std::string what = f.source == "item.category" ? "; the first category, categorical"
+                         : f.source == "item.creator"  ? "; categorical"
+                         : f.source == "item.age"      ? "; hours from the item's ts to the time asked"
+                         : f.source == "item.duration" ? ""
+                                                       : "; a string is categorical";
+        note(Cat("metadata ", f.source, what));
+        break;
+      }
+      case features::Aggregation::kRatio: {
+        const features::FeatureSpec* num = FindSpec(specs, f.numerator);
+        const features::FeatureSpec* den = FindSpec(specs, f.denominator);
+        if (num && den) {
+          row[1] = EntityLabel(num->entity);
+          const std::string hn = HorizonLabel(*num), hd = HorizonLabel(*den);
+          row[3] = hn == hd ? hn : Cat(hn, " / ", hd);
+        }
+        row[4] = Cat(f.numerator, " / ", f.denominator);
+        if (f.prior_weight > 0) note(fmt::format("smoothed toward {:g} with weight {:g}", f.prior_mean, f.prior_weight));
+        note(Cat("missing when ", f.denominator, " is 0"));
+        break;
+      }
+      case features::Aggregation::kLastN: row[3] = "-"; break;
+      case features::Aggregation::kLast:
+      case features::Aggregation::kTimeSince: row[3] = "latest event"; break;
+      default: break;
     }
-    std::cout << fmt::format("  {:<36} {}\n", f.name, what);
+    if (f.aggregation != features::Aggregation::kStatic && f.aggregation != features::Aggregation::kRatio) {
+      if (f.value == features::ValueMode::kValue) note("adds the event's value");
+      if (f.value == features::ValueMode::kWatchRatio) note("adds value / item duration, at most 5");
+      if (f.entity == features::Entity::kUserCategory) {
+        constexpr std::string_view kCombine[] = {"max", "min", "sum", "mean"};
+        note(Cat(kCombine[static_cast<size_t>(f.combine)], " over the item's categories"));
+      }
+    }
+    rows.push_back(std::move(row));
   }
+  std::cout << AlignedTable(rows, "");
   return absl::OkStatus();
+}
+
+// How a value prints: categoricals as the string they encode, the rest as numbers.
+// Static features read the metadata stored now (the fold does the same: metadata has no
+// history), so the string comes from the event store's item and user records rather than from
+// a reverse map of codes, which would have to be built from every record at each run. It is
+// printed only when its code is the value computed, so a stale online store cannot make the
+// output disagree with what a model would see.
+std::string ShowValue(const features::FeatureSpec& f, float v, const events::Item* item, const events::User* user) {
+  if (std::isnan(v)) return "missing";
+  if (std::optional<std::string> text = features::StaticFeatureText(f, item, user))
+    if (static_cast<float>(features::CategoricalCode(*text)) == v) return text->empty() ? "\"\"" : *text;
+  return fmt::format("{:.6g}", v);
 }
 
 Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
@@ -69,8 +161,17 @@ Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   if (!args.at.empty()) {
     FUNNEL_ASSIGN_OR_RETURN(at, ParseTime(args.at));
   }
-  if (!args.item.empty() && !store->FindItem(args.item))
-    return absl::NotFoundError(Cat("unknown item '", args.item, "'"));
+  std::optional<ItemIdx> item_idx = args.item.empty() ? std::nullopt : store->FindItem(args.item);
+  if (!args.item.empty() && !item_idx) return absl::NotFoundError(Cat("unknown item '", args.item, "'"));
+  const std::optional<UserIdx> user_idx = store->FindUser(args.user);
+  std::optional<events::Item> item_meta;
+  std::optional<events::User> user_meta;
+  if (item_idx) {
+    FUNNEL_ASSIGN_OR_RETURN(item_meta, store->GetItem(*item_idx));
+  }
+  if (user_idx) {
+    FUNNEL_ASSIGN_OR_RETURN(user_meta, store->GetUser(*user_idx));
+  }
   // The online store answers, as a server would: what the events before `at` make of the user
   // (a time it has folded past is replayed from the event store, point-in-time).
   FUNNEL_ASSIGN_OR_RETURN(auto online, OpenOnlineFeatures(common, cfg, *store));
@@ -78,14 +179,25 @@ Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(features::FeatureMatrix x, online->Compute(args.user, items, at));
   std::cout << "features of user " << args.user << (args.item.empty() ? std::string() : " and item " + args.item)
             << " as of " << FormatUtc(at) << " (online store: " << online->backend() << ")\n";
-  if (!store->FindUser(args.user)) std::cout << "(user '" << args.user << "' has no events: values are defaults)\n";
+  if (!user_idx) std::cout << "(user '" << args.user << "' has no events: values are defaults)\n";
+  const std::vector<std::string>& names = online->names();
+  bool showed_static = false;
   for (size_t i = 0; i < x.cols; ++i) {
-    const std::string& name = online->names()[i];
-    auto f = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == name; });
+    const features::FeatureSpec* f = FindSpec(specs, names[i]);
+    FUNNEL_CHECK(f != nullptr);  // the online store computes exactly these specs
     if (args.item.empty() && NeedsItem(specs, *f)) continue;
-    float v = x.values[i];
-    std::cout << fmt::format("  {:<36} {}\n", name, std::isnan(v) ? std::string("missing") : fmt::format("{:.6g}", v));
+    const float v = x.values[i];
+    std::string shown = ShowValue(*f, v, item_meta ? &*item_meta : nullptr, user_meta ? &*user_meta : nullptr);
+    if (f->aggregation == features::Aggregation::kRatio && std::isnan(v)) {
+      // Say why, so a missing rate is not mistaken for a defect.
+      auto den = std::find(names.begin(), names.end(), f->denominator);
+      if (den != names.end() && x.values[den - names.begin()] == 0) shown += Cat(" (", f->denominator, " is 0)");
+    }
+    showed_static |= f->aggregation == features::Aggregation::kStatic;
+    std::cout << fmt::format("  {:<36} {}\n", names[i], shown);
   }
+  if (showed_static && !args.at.empty())
+    std::cout << "(static features show the metadata stored now: metadata has no history before --at)\n";
   return absl::OkStatus();
 }
 
@@ -102,11 +214,10 @@ Status BuildDatasetCommand(const CommonOptions& common, const FeaturesArgs& args
   opt.threads = args.threads;
   FUNNEL_ASSIGN_OR_RETURN(features::DatasetSummary s,
                           features::BuildDataset(*store, std::move(specs), cfg.events, opt, args.out));
-  std::cout << fmt::format(
-      "{}: {} rows ({} impressions, {} engagements, {} negatives) x {} features from {} events "
-      "in {:.2f} s\n",
-      args.out, WithCommas(s.rows), WithCommas(s.impression_rows), WithCommas(s.engagement_rows),
-      WithCommas(s.negative_rows), s.features, WithCommas(s.events), s.seconds);
+  std::cout << fmt::format("{}: {} ({}, {}, {}) x {} from {} in {:.2f} s\n", args.out, Count(s.rows, "row"),
+                           Count(s.impression_rows, "impression"), Count(s.engagement_rows, "engagement"),
+                           Count(s.negative_rows, "negative"), Count(s.features, "feature"),
+                           Count(s.events, "event"), s.seconds);
   return absl::OkStatus();
 }
 

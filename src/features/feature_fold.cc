@@ -30,9 +30,16 @@ size_t KindOf(Entity e) { return static_cast<size_t>(e); }
 // One key letter per entity kind (docs/formats/online-features.md).
 constexpr char kKeyLetter[kNumKinds] = {'u', 'i', 'c', 'r', 'g'};
 
-// Categorical strings become 24-bit codes: stable across runs and exactly representable in a
-// float, so datasets and online vectors agree bit for bit.
-double CategoryCode(std::string_view s) { return static_cast<double>(StableHash64(s) & 0xFFFFFF); }
+double CategoryCode(std::string_view s) { return CategoricalCode(s); }
+
+// The value of `key` in an attribute object (minified JSON text), parsed with `parser`.
+std::optional<simdjson::dom::element> AttributeOf(simdjson::dom::parser& parser, const std::string& json,
+                                                  std::string_view key) {
+  if (json.empty()) return std::nullopt;
+  simdjson::dom::element root, v;
+  if (parser.parse(json).get(root) || root[key].get(v)) return std::nullopt;
+  return v;
+}
 
 std::string CrossRecordKey(char letter, std::string_view user, std::string_view other) {
   std::string key(1, letter);
@@ -869,10 +876,16 @@ class FeatureFoldImpl final : public FeatureFold {
     return kNaN;
   }
 
+  // Missing when no event of the denominator's types counts (a zero count, or a non-positive
+  // one from negative weights): the prior then stood for every bit of the denominator, and the
+  // smoothed figure read as data, above 1 even (likes over 5 pseudo-impressions of a user whose
+  // impressions are not logged: 4.8 decayed likes gave (4.8 + 0.1 * 5) / (0 + 5) = 1.06). Trees
+  // route missing values on their own, which is better than a made-up rate. The prior still
+  // smooths a small real denominator. Every path (Compute, ComputeReference, the dataset
+  // builder, the online store) divides here, so they agree.
   static double RatioOf(const FeatureSpec& f, double num, double den) {
-    double d = den + f.prior_weight;
-    if (std::isnan(num) || std::isnan(den) || !(d > 0)) return kNaN;
-    return (num + f.prior_mean * f.prior_weight) / d;
+    if (std::isnan(num) || std::isnan(den) || !(den > 0)) return kNaN;
+    return (num + f.prior_mean * f.prior_weight) / (den + f.prior_weight);
   }
 
   double StaticValue(StaticKind k, size_t arg, UserIdx user, ItemIdx item, int64_t t) const {
@@ -895,11 +908,9 @@ class FeatureFoldImpl final : public FeatureFold {
 
   // A number, a string (as its category code) or a boolean; anything else is missing.
   double AttributeValue(const std::string& json, const std::string& key) {
-    if (json.empty()) return kNaN;
-    simdjson::dom::element root;
-    if (json_.parse(json).get(root)) return kNaN;
-    simdjson::dom::element v;
-    if (root[key].get(v)) return kNaN;
+    std::optional<simdjson::dom::element> found = AttributeOf(json_, json, key);
+    if (!found) return kNaN;
+    simdjson::dom::element v = *found;
     if (v.is_number()) return v.get_double().value_unsafe();
     if (v.is_string()) return CategoryCode(v.get_string().value_unsafe());
     if (v.is_bool()) return v.get_bool().value_unsafe() ? 1.0 : 0.0;
@@ -964,6 +975,38 @@ class FeatureFoldImpl final : public FeatureFold {
 };
 
 }  // namespace
+
+// Categorical strings become 24-bit codes: stable across runs and exactly representable in a
+// float, so datasets and online vectors agree bit for bit.
+double CategoricalCode(std::string_view value) { return static_cast<double>(StableHash64(value) & 0xFFFFFF); }
+
+std::optional<std::string> StaticFeatureText(const FeatureSpec& f, const events::Item* item,
+                                             const events::User* user) {
+  if (f.aggregation != Aggregation::kStatic) return std::nullopt;
+  constexpr std::string_view kItemAttr = "item.attribute.", kUserAttr = "user.attribute.";
+  const std::string* json = nullptr;
+  std::string_view key;
+  if (f.source == "item.category") {
+    if (item == nullptr || item->categories.empty()) return std::nullopt;
+    return item->categories.front();  // what SetItemMeta encodes
+  }
+  if (f.source == "item.creator") {
+    if (item == nullptr || item->creator.empty()) return std::nullopt;
+    return item->creator;
+  }
+  if (f.source.starts_with(kItemAttr) && item != nullptr) {
+    json = &item->attributes;
+    key = std::string_view(f.source).substr(kItemAttr.size());
+  } else if (f.source.starts_with(kUserAttr) && user != nullptr) {
+    json = &user->attributes;
+    key = std::string_view(f.source).substr(kUserAttr.size());
+  }
+  if (json == nullptr) return std::nullopt;
+  simdjson::dom::parser parser;
+  std::optional<simdjson::dom::element> v = AttributeOf(parser, *json, key);
+  if (!v || !v->is_string()) return std::nullopt;  // numbers and booleans are their own values
+  return std::string(v->get_string().value_unsafe());
+}
 
 std::string UserRecordKey(std::string_view user_id) { return Cat("u", user_id); }
 std::string ItemRecordKey(std::string_view item_id) { return Cat("i", item_id); }

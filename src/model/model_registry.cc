@@ -227,6 +227,18 @@ StatusOr<std::string> ModelRegistry::Current() const {
   return v;
 }
 
+StatusOr<std::optional<ModelManifest>> ModelRegistry::CurrentManifest(const std::string& data_dir) {
+  const std::string dir = data_dir + "/models";
+  std::error_code ec;
+  if (!fs::exists(dir + "/CURRENT", ec)) return std::optional<ModelManifest>();
+  std::ifstream in(dir + "/CURRENT");
+  std::string v;
+  if (!in || !std::getline(in, v) || !IsVersionName(v))
+    return absl::DataLossError(Cat(dir, "/CURRENT does not name a model version"));
+  FUNNEL_ASSIGN_OR_RETURN(ModelManifest m, ParseManifest(Cat(dir, "/", v, "/manifest.json")));
+  return std::optional<ModelManifest>(std::move(m));
+}
+
 StatusOr<std::string> ModelRegistry::Register(const BundleContents& trained, const store::EventStore& store) {
   std::vector<std::string> versions = Versions();
   const int next = versions.empty() ? 1 : std::stoi(versions.back().substr(1)) + 1;

@@ -247,6 +247,52 @@ TEST(DatasetBuilderTest, FeedbackLabelsTheNewestImpressionOfItsRequestWithinTheH
   }
 }
 
+// Rates over no denominator event are missing (NaN) in the dataset exactly where the online
+// store serves them missing: a user whose likes come without impressions, and one with both.
+TEST(DatasetBuilderTest, RatesWithNoDenominatorEventsAreMissingOfflineAndOnlineAlike) {
+  TempDir dir;
+  auto store = OpenStore(dir / "events");
+  constexpr double kT0 = 1700000000;
+  std::vector<events::Event> evs;
+  auto add = [&](std::string user, std::string item, std::string type, double dt, std::string request) {
+    events::Event e;
+    e.user = std::move(user);
+    e.item = std::move(item);
+    e.type = std::move(type);
+    e.ts = Timestamp::FromSeconds(kT0 + dt);
+    e.request_id = std::move(request);
+    evs.push_back(std::move(e));
+  };
+  for (int i = 0; i < 6; ++i) add("liker", i % 2 ? "a" : "b", "like", 100 * i, "");  // organic: no impression
+  for (int i = 0; i < 6; ++i) {
+    add("viewer", "a", "impression", 100 * i + 7, Cat("r", i));
+    if (i % 3 == 0) add("viewer", "a", "like", 100 * i + 9, Cat("r", i));
+  }
+  ASSERT_TRUE(store->Append(evs).ok());
+  DatasetOptions opt;
+  opt.negatives_per_positive = 1;
+  auto s = BuildDataset(*store, DefaultFeatureSpecs(), EventsConfig{}, opt, dir / "rows.tsv");
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::vector<std::string> names;
+  auto rows = ReadDataset(dir / "rows.tsv", &names);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  const size_t rate = std::find(names.begin(), names.end(), "user_like_rate_1d") - names.begin();
+  ASSERT_LT(rate, names.size());
+  size_t missing = 0, present = 0;
+  for (const DatasetRow& r : *rows) {
+    if (r.user == "liker") {
+      EXPECT_TRUE(std::isnan(r.features[rate])) << "row seq " << r.seq << ": " << r.features[rate];
+      ++missing;
+    } else if (!std::isnan(r.features[rate])) {
+      EXPECT_LE(r.features[rate], 1.0f);
+      ++present;
+    }
+  }
+  EXPECT_GT(missing, 3u);
+  EXPECT_GT(present, 0u);
+  EXPECT_EQ(CheckParity(*store, *rows, names, dir, rows->size()), rows->size());
+}
+
 TEST(DatasetBuilderTest, LaterEventsChangeNoEarlierRow) {
   TempDir dir;
   auto store = SyntheticStore(dir, 4);

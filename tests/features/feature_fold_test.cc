@@ -333,7 +333,35 @@ prior_weight = 10.0
 )",
                    {Ev("u1", "a", "impression", kT0), Ev("u2", "a", "impression", kT0), Ev("u1", "a", "like", kT0 + 1)});
   EXPECT_NEAR(Get(*fold, "like_rate", "u1", "a", kT0 + 2), (1 + 0.1 * 10) / (2 + 10), 1e-6);
-  EXPECT_NEAR(Get(*fold, "like_rate", "u1", "never-seen", kT0 + 2), 0.1, 1e-6);
+  // An item never impressed has no rate: the prior alone is not data.
+  EXPECT_TRUE(std::isnan(Get(*fold, "like_rate", "u1", "never-seen", kT0 + 2)));
+}
+
+// The shipped user_like_rate_1d read 1.06 for a user whose likes are logged without
+// impressions: (4.8 decayed likes + 0.1 * 5) / (0 impressions + 5). With no denominator event the
+// rate is missing, on every path; one impression is enough for a smoothed value again.
+TEST_F(FoldTest, RatioOverNoDenominatorEventsIsMissingNotThePrior) {
+  std::vector<events::Event> evs;
+  for (int i = 0; i < 5; ++i) evs.push_back(Ev("liker", "a", "like", kT0 + i));
+  evs.push_back(Ev("viewer", "a", "impression", kT0));
+  evs.push_back(Ev("viewer", "a", "like", kT0 + 1));
+  auto fold = Fold("", evs);  // no [[features]]: the shipped set
+  const double t = kT0 + 0.1 * kDay;
+  EXPECT_TRUE(std::isnan(Get(*fold, "user_like_rate_1d", "liker", "a", t)));
+  EXPECT_TRUE(std::isnan(Get(*fold, "user_like_rate_7d", "liker", "a", t)));
+  EXPECT_TRUE(std::isnan(Get(*fold, "user_skip_rate_1d", "liker", "a", t)));
+  EXPECT_TRUE(std::isnan(Get(*fold, "user_like_rate_1d", "stranger", "a", t)));
+  const double decay = std::exp2(-(t - kT0) / kDay), decay_like = std::exp2(-(t - kT0 - 1) / kDay);
+  EXPECT_NEAR(Get(*fold, "user_like_rate_1d", "viewer", "a", t), (decay_like + 0.1 * 5) / (decay + 5), 1e-6);
+  double item_likes = decay_like;  // the viewer's, then the liker's five
+  for (int i = 0; i < 5; ++i) item_likes += std::exp2(-(t - kT0 - i) / kDay);
+  EXPECT_NEAR(Get(*fold, "item_like_rate_1d", "viewer", "a", t), (item_likes + 0.1 * 20) / (decay + 20), 1e-6);
+  // Fast path and reference agree on the missing values too.
+  std::vector<float> fast(fold->names().size()), slow(fold->names().size());
+  const UserIdx liker = *store_->FindUser("liker");
+  fold->Compute(liker, *store_->FindItem("a"), Timestamp::FromSeconds(t), fast);
+  fold->ComputeReference(liker, *store_->FindItem("a"), Timestamp::FromSeconds(t), slow);
+  EXPECT_EQ(0, std::memcmp(fast.data(), slow.data(), fast.size() * sizeof(float)));
 }
 
 TEST_F(FoldTest, CategoryAffinityTakesTheBestOfTheItemsCategories) {

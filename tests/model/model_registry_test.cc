@@ -268,6 +268,33 @@ TEST_F(ModelRegistryTest, VersionsCountUpAndCurrentPointsAtTheNewest) {
   EXPECT_FALSE(std::filesystem::exists(r.dir() + "/.tmp-v000004")) << "no temporary left behind";
 }
 
+TEST_F(ModelRegistryTest, CurrentManifestReadsTheManifestAloneAndCreatesNothing) {
+  const std::string data = dir_ / "fresh";
+  std::filesystem::create_directories(data);
+  auto none = ModelRegistry::CurrentManifest(data);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  EXPECT_FALSE(std::filesystem::exists(data + "/models")) << "a read-only look creates nothing";
+
+  auto r = ModelRegistry::Open(data, testing::BuiltinSourceRegistry());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->Register(*trained_, store_->store()).ok());
+  ASSERT_TRUE(r->Register(*trained_, store_->store()).ok());
+  // Without the source files: the manifest is all it reads.
+  std::filesystem::remove(data + "/models/v000002/items.blob");
+  auto m = ModelRegistry::CurrentManifest(data);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_TRUE(m->has_value());
+  EXPECT_EQ((*m)->version, "v000002");
+  EXPECT_EQ((*m)->cutoff.micros(), Cutoff().micros());
+  EXPECT_EQ((*m)->training_events, trained_->training_events);
+
+  std::ofstream(data + "/models/CURRENT") << "garbage\n";
+  auto bad = ModelRegistry::CurrentManifest(data);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(MessageOf(bad.status())), HasSubstr("CURRENT"));
+}
+
 TEST_F(ModelRegistryTest, LoadRefusesNamesThatAreNotVersions) {
   ModelRegistry r = Open();
   Register(r);

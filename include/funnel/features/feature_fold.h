@@ -37,6 +37,7 @@
 #include "funnel/core/ids.h"
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
+#include "funnel/events/event.h"
 #include "funnel/features/feature_spec.h"
 #include "funnel/store/event_store.h"
 
@@ -110,6 +111,17 @@ class FeatureFold {
   // (known once the item's record is restored). Appends to *keys.
   virtual void CrossKeys(std::string_view user_id, ItemIdx item, std::vector<std::string>* keys) const = 0;
 };
+
+// The code a categorical string is computed as (a stable 24-bit hash, exact in a float).
+double CategoricalCode(std::string_view value);
+// The string a categorical static feature encodes for this item or user: item.category's first
+// category, item.creator, or a string-valued item.attribute.<key> / user.attribute.<key>.
+// nullopt when the feature is not static, the metadata is absent (null) or the value is not a
+// string (a number or boolean is its own value). Compute's value is then
+// CategoricalCode(*text), for metadata as the fold holds it. The code cannot be inverted, so
+// output meant for people looks the string up here (`funnel features`).
+std::optional<std::string> StaticFeatureText(const FeatureSpec& f, const events::Item* item,
+                                             const events::User* user);
 
 // Record keys of the entities every feature vector reads.
 std::string UserRecordKey(std::string_view user_id);

@@ -9,15 +9,23 @@
 //   value = "one"                 # what an event adds: one | value | watch_ratio
 //   half_life = "1d"              # exponential decay; or window = "7d"; neither = all time
 // `ratio` divides two other features: numerator = "...", denominator = "...", with optional
-// smoothing toward `prior_mean` with weight `prior_weight`.
+// smoothing toward `prior_mean` with weight `prior_weight`:
+//   (numerator + prior_mean * prior_weight) / (denominator + prior_weight)
+// and missing when the denominator is 0 (no event of its types in its window or ever; a
+// decayed count is 0 only then): with no denominator events the prior would be all there is,
+// and it would read as data. A ratio is not capped: it exceeds 1 when the numerator's events
+// are not a subset of the denominator's (likes logged without their impressions), or when the
+// two parts decay with different half-lives or windows; give both parts the same horizon.
 // A static feature reads metadata instead: source = "item.age" | "item.duration" |
 // "item.category" | "item.creator" | "item.attribute.<key>" | "user.attribute.<key>".
 //
 // Entities user_category and user_creator are evaluated for a (user, item) pair through the
 // item's categories (combined with `combine` = max | min | sum | mean, default max) and creator.
-// Missing values (an entity never seen, a ratio over zero, an absent attribute) are NaN.
-// Categoricals (item.category, item.creator, string attributes) are encoded as a stable 32-bit
-// hash of the string, so the same value gets the same code in every run and process.
+// Missing values (an entity never seen, a ratio over a zero denominator, an absent attribute)
+// are NaN.
+// Categoricals (item.category, item.creator, string attributes) are encoded as a stable 24-bit
+// hash of the string (CategoricalCode in feature_fold.h), so the same value gets the same code
+// in every run and process; StaticFeatureText gives back the string for output.
 // Thread-safety: parsing is reentrant; a FeatureSpec is a value type.
 #pragma once
 

@@ -109,6 +109,11 @@ class ModelRegistry {
 
   const std::string& dir() const { return dir_; }
 
+  // The current version's manifest, read without loading the model's files and without
+  // creating anything (Open makes <data>/models), for read-only commands (`funnel stats`).
+  // nullopt when nothing was trained yet; an unreadable CURRENT or manifest is an error.
+  static StatusOr<std::optional<ModelManifest>> CurrentManifest(const std::string& data_dir);
+
  private:
   std::string dir_;  // <data>/models
   std::shared_ptr<const retrieval::SourceRegistry> sources_;  // never null
