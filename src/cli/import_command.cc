@@ -62,8 +62,9 @@ void PrintReport(const events::ImportReport& r) {
 int ExitCodeOf(const events::ImportReport& r) {
   if (r.records() == 0) {
     std::cerr << "funnel: " << r.source
-              << (r.lines == 0 ? ": the file is empty (0 records)\n"
-                               : fmt::format(": no records, only {} blank lines\n", WithCommas(r.lines)));
+              << (r.lines == 0 ? std::string(": the file is empty (0 records)\n")
+                  : r.lines == 1 ? std::string(": no records, only 1 blank line\n")
+                                 : fmt::format(": no records, only {} blank lines\n", WithCommas(r.lines)));
     return kExitFailure;
   }
   if (r.accepted + r.duplicates == 0) {

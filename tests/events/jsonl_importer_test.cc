@@ -230,7 +230,7 @@ TEST_F(JsonlImporterTest, EventsFedToImportItemsAreRefusedAndTheStoredMetadataSu
   EXPECT_EQ(r->rejected, 2u);
   ASSERT_FALSE(r->first_errors.empty());
   EXPECT_EQ(r->first_errors[0],
-            events + R"(:1: looks like an event (it has "user", "type" and "ts"): use funnel import events)");
+            events + R"(:1: looks like an event (it has "user" and "type"): use funnel import events)");
   auto got = store_->GetItem(*store_->FindItem("v1"));
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->categories, (std::vector<std::string>{"comedy"}));
