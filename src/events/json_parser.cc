@@ -109,8 +109,8 @@ struct JsonParser::Impl {
       case dom::element_type::DOUBLE:
         // 7.0 and 1e3 too: simdjson keeps no token text, and an id that went through a float
         // may have lost digits already, so only integer tokens are taken.
-        return FieldError(field, Cat("expected a string or an integer id, got the non-integer number ",
-                                     v.get_double().value_unsafe(), " (write ids as strings or integers)"));
+        return FieldError(field, Cat("expected a string or an integer id, got a number with a fraction or an exponent (",
+                                     v.get_double().value_unsafe(), "): write ids as strings or integers"));
       default:
         return FieldError(field, Cat("expected a string or an integer id, got ", TypeName(v.type())));
     }
@@ -161,15 +161,16 @@ struct JsonParser::Impl {
     return absl::OkStatus();
   }
 
-  // Parses `line` as one JSON object and calls fn(index, key, value) for each known, non-null
-  // field; nulls are marked in fields.null, unknown keys collected in `unknown`. `check(fields)`
-  // runs after every key was seen and before a field's error is returned, so that "this is an
-  // event" wins over whatever field of the event does not fit an item.
   // The Check of records that have no other kind to be confused with (events): ParseObject
   // then returns at the first bad field instead of looking at every key.
   struct NoCheck {
     Status operator()(const auto&) const { return absl::OkStatus(); }
   };
+
+  // Parses `line` as one JSON object and calls fn(index, key, value) for each known, non-null
+  // field; nulls are marked in fields.null, unknown keys collected in `unknown`. `check(fields)`
+  // runs after every key was seen and before a field's error is returned, so that "this is an
+  // event" wins over whatever field of the event does not fit an item.
 
   template <size_t N, typename Fn, typename Check>
   Status ParseObject(std::string_view line, size_t readable_after, FieldSet<N>& fields, Fn&& fn,

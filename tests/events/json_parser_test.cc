@@ -151,9 +151,9 @@ TEST_F(JsonParserTest, IntegerIdsAreReadAsTheirDecimalText) {
 
 TEST_F(JsonParserTest, NonIntegerAndBooleanIdsAreRefusedNamingTheField) {
   EXPECT_THAT(ErrorOf(R"({"user":1.5,"item":"i","type":"t","ts":1})"),
-              HasSubstr("field \"user\": expected a string or an integer id, got the non-integer number 1.5"));
+              HasSubstr("field \"user\": expected a string or an integer id, got a number with a fraction or an exponent (1.5)"));
   EXPECT_THAT(ErrorOf(R"({"user":"u","item":1e3,"type":"t","ts":1})"),
-              HasSubstr("field \"item\": expected a string or an integer id, got the non-integer number"));
+              HasSubstr("field \"item\": expected a string or an integer id, got a number with a fraction or an exponent (1000)"));
   EXPECT_THAT(ErrorOf(R"({"user":"u","item":false,"type":"t","ts":1})"),
               HasSubstr("field \"item\": expected a string or an integer id, got boolean"));
   EXPECT_THAT(ErrorOf(R"({"user":"u","item":"i","type":7,"ts":1})"),
