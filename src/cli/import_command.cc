@@ -78,7 +78,7 @@ int ExitCodeOf(const events::ImportReport& r) {
 constexpr const char* kExitCodesHelp =
     "Exit status: 0 every record stored (or already stored: a re-import is fine); "
     "2 some records rejected, the others stored; "
-    "1 nothing accepted (an empty input, or every record rejected) or the import failed.";
+    "1 nothing accepted (an empty input, or every record rejected) or the import failed.\n";
 
 int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_view what) {
   StatusOr<Config> cfg = common.LoadConfig();
