@@ -1,6 +1,7 @@
 // The `funnel` subcommands. Each lives in <name>_command.cc, adds itself to the CLI11 app and
 // stays thin: parse arguments, call the stage libraries, print. Exit codes: 0 ok, 1 failure,
-// 2 finished but some input records were rejected.
+// 2 finished but some input records were rejected. An import that accepted nothing (an empty
+// input, or every record rejected) is a failure, 1; one of duplicates only is 0.
 #pragma once
 
 #include <memory>

@@ -23,6 +23,20 @@ struct ImportArgs {
   bool no_online = false;
 };
 
+// Names with counts, most frequent first, the first `shown` of them ("lkie 3, wishlist 12").
+std::string CountList(const std::vector<events::NameCount>& names, bool with_hints) {
+  constexpr size_t kShown = 10;
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < kShown; ++i) {
+    const events::NameCount& n = names[i];
+    if (i > 0) out += ", ";
+    out += fmt::format("{} {}", n.name, WithCommas(n.count));
+    if (with_hints && !n.hint.empty()) out += fmt::format(" (did you mean {}?)", n.hint);
+  }
+  if (names.size() > kShown) out += fmt::format(", and {} more", names.size() - kShown);
+  return out;
+}
+
 void PrintReport(const events::ImportReport& r) {
   double rate = r.seconds > 0 ? (r.accepted + r.duplicates) / r.seconds : 0;
   std::cout << fmt::format("{}: {} accepted, {} duplicates skipped, {} rejected ({:.2f} s, {} records/s)\n",
@@ -32,7 +46,39 @@ void PrintReport(const events::ImportReport& r) {
   if (r.rejected > r.first_errors.size())
     std::cout << "  ... and " << WithCommas(r.rejected - r.first_errors.size())
               << " more (use --rejects FILE to keep them all)\n";
+  // Stored as written, so a typo'd type ("lkie") becomes a type of its own: show it.
+  if (!r.nonstandard_types.empty()) {
+    std::string standard;
+    for (const char* t : events::kStandardTypes) standard += standard.empty() ? t : fmt::format(", {}", t);
+    std::cout << "  non-standard types: " << CountList(r.nonstandard_types, false) << " (standard: " << standard
+              << ")\n";
+  }
+  if (!r.unknown_fields.empty())
+    std::cout << "  unknown fields, ignored: " << CountList(r.unknown_fields, true) << "\n";
 }
+
+// 1 when nothing was accepted (an empty input, or every record refused): a script that imports
+// and then trains should stop there. Duplicates count as accepted: that data is stored.
+int ExitCodeOf(const events::ImportReport& r) {
+  if (r.records() == 0) {
+    std::cerr << "funnel: " << r.source
+              << (r.lines == 0 ? std::string(": the file is empty (0 records)\n")
+                  : r.lines == 1 ? std::string(": no records, only 1 blank line\n")
+                                 : fmt::format(": no records, only {} blank lines\n", WithCommas(r.lines)));
+    return kExitFailure;
+  }
+  if (r.accepted + r.duplicates == 0) {
+    std::cerr << "funnel: " << r.source << ": no record accepted, all " << WithCommas(r.rejected)
+              << " rejected\n";
+    return kExitFailure;
+  }
+  return r.rejected > 0 ? kExitRejected : kExitOk;
+}
+
+constexpr const char* kExitCodesHelp =
+    "Exit status: 0 every record stored (or already stored: a re-import is fine); "
+    "2 some records rejected, the others stored; "
+    "1 nothing accepted (an empty input, or every record rejected) or the import failed.\n";
 
 int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_view what) {
   StatusOr<Config> cfg = common.LoadConfig();
@@ -69,8 +115,8 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
   Status flushed = (*ingest)->Close();
   if (!report.ok()) return Fail(report.status());
   if (!flushed.ok()) return Fail(flushed);
-  PrintReport(*report);
-  return report->rejected > 0 ? kExitRejected : kExitOk;
+  if (report->records() > 0) PrintReport(*report);
+  return ExitCodeOf(*report);
 }
 
 }  // namespace
@@ -87,12 +133,19 @@ void AddImportCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   };
   const Kind kinds[] = {
       {"events", "Import events from JSON Lines (one event object per line)", "JSON Lines file, or - for stdin"},
-      {"items", "Import item metadata from JSON Lines (upserts by item id)", "JSON Lines file, or - for stdin"},
-      {"users", "Import user attributes from JSON Lines: {\"user\":..,\"attributes\":{..}}", "JSON Lines file, or - for stdin"},
+      {"items",
+       "Import item metadata from JSON Lines. Each record updates the stored item: fields it leaves out keep "
+       "their value, null clears one, attributes merge key by key (RFC 7396 JSON Merge Patch)",
+       "JSON Lines file, or - for stdin"},
+      {"users",
+       "Import user attributes from JSON Lines: {\"user\":..,\"attributes\":{..}}, merged into the stored "
+       "attributes key by key (a null value deletes a key)",
+       "JSON Lines file, or - for stdin"},
       {"movielens", "Import a MovieLens directory (ml-100k, ml-1m/10m, ml-latest/20m/25m; auto-detected)", "MovieLens directory"},
   };
   for (const Kind& k : kinds) {
     CLI::App* sub = import->add_subcommand(k.name, k.help);
+    sub->footer(kExitCodesHelp);
     AddCommonFlags(sub, common);
     sub->add_option("input", args->input, k.input_help)->required();
     sub->add_option("--rejects", args->rejects, "Append every rejected record, with its error, to this JSON Lines file");

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -19,6 +20,16 @@ void ImportReport::Merge(const ImportReport& other) {
   seconds += other.seconds;
   for (const auto& e : other.first_errors)
     if (first_errors.size() < kKeptErrors) first_errors.push_back(e);
+  auto merge = [](std::vector<NameCount>& into, const std::vector<NameCount>& from) {
+    for (const NameCount& n : from) {
+      auto it = std::find_if(into.begin(), into.end(), [&](const NameCount& m) { return m.name == n.name; });
+      if (it == into.end()) into.push_back(n);
+      else it->count += n.count;
+    }
+    std::stable_sort(into.begin(), into.end(), [](const NameCount& a, const NameCount& b) { return a.count > b.count; });
+  };
+  merge(nonstandard_types, other.nonstandard_types);
+  merge(unknown_fields, other.unknown_fields);
 }
 
 StatusOr<RejectLog> RejectLog::Open(const std::string& path) {

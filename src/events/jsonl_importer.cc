@@ -117,6 +117,19 @@ StatusOr<AppendResult> Store(RecordSink& sink, std::span<const Record> batch) {
 }
 
 template <typename Record>
+constexpr RecordKind KindOf() {
+  if constexpr (std::is_same_v<Record, Event>) return RecordKind::kEvent;
+  else if constexpr (std::is_same_v<Record, Item>) return RecordKind::kItem;
+  else return RecordKind::kUser;
+}
+
+void AddTallies(const JsonParser& parser, RecordKind kind, ImportReport* report) {
+  for (auto& [name, count] : parser.NonstandardTypes()) report->nonstandard_types.push_back({name, count, ""});
+  for (auto& [name, count] : parser.UnknownFields())
+    report->unknown_fields.push_back({name, count, std::string(JsonParser::SuggestField(name, kind))});
+}
+
+template <typename Record>
 StatusOr<ImportReport> Run(std::FILE* f, const std::string& source, uint64_t total_bytes,
                            RecordSink& sink, const ImportConfig& limits,
                            const ImportOptions& options) {
@@ -195,6 +208,7 @@ StatusOr<ImportReport> Run(std::FILE* f, const std::string& source, uint64_t tot
   FUNNEL_RETURN_IF_ERROR(sink.Flush());
   FUNNEL_RETURN_IF_ERROR(rejects.Close());
   progress.Finish();
+  AddTallies(parser, KindOf<Record>(), &report);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -323,13 +323,16 @@ class OnlineFeatures::Feeder final : public events::RecordSink {
   }
   Status UpsertItems(std::span<const events::Item> items) override {
     FUNNEL_RETURN_IF_ERROR(Wait());
-    FUNNEL_RETURN_IF_ERROR(store_.UpsertItems(items));
-    return online_.UpsertItems(items);
+    // The online fold takes whole records: the merged ones, not the patches the import read.
+    std::vector<events::Item> merged;
+    FUNNEL_RETURN_IF_ERROR(store_.MergeItems(items, &merged));
+    return online_.UpsertItems(merged);
   }
   Status UpsertUsers(std::span<const events::User> users) override {
     FUNNEL_RETURN_IF_ERROR(Wait());
-    FUNNEL_RETURN_IF_ERROR(store_.UpsertUsers(users));
-    return online_.UpsertUsers(users);
+    std::vector<events::User> merged;
+    FUNNEL_RETURN_IF_ERROR(store_.MergeUsers(users, &merged));
+    return online_.UpsertUsers(merged);
   }
   Status Flush() override {
     FUNNEL_RETURN_IF_ERROR(Wait());

@@ -15,6 +15,7 @@
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/write_batch.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "funnel/store/event_store.h"
 #include "store/encoding.h"
@@ -276,17 +277,25 @@ class RocksEventStore final : public EventStore {
     return result;
   }
 
-  Status UpsertItems(std::span<const events::Item> items) override {
+  Status UpsertItems(std::span<const events::Item> items) override { return MergeItems(items, nullptr); }
+  Status UpsertUsers(std::span<const events::User> users) override { return MergeUsers(users, nullptr); }
+
+  Status MergeItems(std::span<const events::Item> items, std::vector<events::Item>* merged) override {
     return UpsertRecords(
-        items, kItemDict, kItems, &Counters::items_with_metadata,
-        [](const events::Item& it) -> const std::string& { return it.item; },
+        items, kItemDict, kItems, &Counters::items_with_metadata, merged,
+        &events::Item::item,
+        [](std::string_view in, events::Item* it) { return enc::DecodeItem(in, it); },
         [](const events::Item& it, std::string& out) { enc::EncodeItem(it, out); });
   }
 
-  Status UpsertUsers(std::span<const events::User> users) override {
+  Status MergeUsers(std::span<const events::User> users, std::vector<events::User>* merged) override {
     return UpsertRecords(
-        users, kUserDict, kUsers, &Counters::users_with_attributes,
-        [](const events::User& u) -> const std::string& { return u.user; },
+        users, kUserDict, kUsers, &Counters::users_with_attributes, merged,
+        &events::User::user,
+        [](std::string_view in, events::User* u) {
+          u->attributes.assign(in);
+          return true;
+        },
         [](const events::User& u, std::string& out) { out = u.attributes; });
   }
 
@@ -675,44 +684,72 @@ class RocksEventStore final : public EventStore {
     return absl::OkStatus();
   }
 
-  template <typename Record, typename NameFn, typename EncodeFn>
+  // Each record is a patch of the stored one (events::ApplyPatch), merged under the writer
+  // lock and written in the same batch, so no other upsert slips between the read and the
+  // write; a record repeated within the batch patches the result of its earlier copies.
+  template <typename Record, typename DecodeFn, typename EncodeFn>
   Status UpsertRecords(std::span<const Record> records, char dict_kind, Cf cf,
-                       uint64_t Counters::*counter, NameFn name_of, EncodeFn encode) {
+                       uint64_t Counters::*counter, std::vector<Record>* merged, std::string Record::*id,
+                       DecodeFn decode, EncodeFn encode) {
     if (options_.read_only) return absl::FailedPreconditionError("event store is read-only");
     std::lock_guard write_lock(write_mu_);
     IdDictionary& dict = dict_kind == kUserDict ? users_ : items_;
     const size_t users_before = users_.size(), items_before = items_.size();
     Counters next = counters_;
-    rocksdb::WriteBatch wb;
-    absl::flat_hash_set<uint32_t> in_batch;
-    std::string key, value;
+    absl::flat_hash_map<uint32_t, size_t> slot_of;  // record index -> position in `results`
+    std::vector<std::pair<uint32_t, Record>> results;
+    std::string key, value, existing;
     SortedRows dict_rows;
+    auto rollback = [&](Status s) {
+      std::unique_lock dict_lock(dict_mu_);
+      RollbackDicts(users_before, items_before, types_.size());
+      return s;
+    };
     for (const Record& r : records) {
-      const std::string& name = name_of(r);
+      const std::string& name = r.*id;
       uint32_t idx;
       {
         std::unique_lock dict_lock(dict_mu_);
         idx = InternLocked(dict, dict_kind, name, dict_rows);
       }
+      auto [slot, inserted] = slot_of.try_emplace(idx, results.size());
+      if (inserted) {
+        Record base{};
+        base.*id = name;
+        key.clear();
+        enc::PutBE32(key, idx);
+        rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &existing);
+        if (got.IsNotFound()) {
+          ++(next.*counter);
+        } else if (!got.ok()) {
+          return rollback(FromRocks(got, "event store metadata read"));
+        } else if (!decode(existing, &base)) {
+          return rollback(absl::DataLossError(Cat("undecodable stored record of ", name)));
+        }
+        results.emplace_back(idx, std::move(base));
+      }
+      events::ApplyPatch(r, &results[slot->second].second);
+    }
+    rocksdb::WriteBatch wb;
+    for (const auto& [idx, record] : results) {
       key.clear();
       enc::PutBE32(key, idx);
-      std::string existing;
-      bool is_new = in_batch.insert(idx).second &&
-                    db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &existing).IsNotFound();
-      if (is_new) ++(next.*counter);
-      encode(r, value);
+      encode(record, value);
       wb.Put(handles_[cf], key, value);
     }
     dict_rows.ForEach([&](rocksdb::Slice k, rocksdb::Slice v) { wb.Put(handles_[kDict], k, v); });
     wb.Put(handles_[kDefault], kStatsKey, next.Encode());
     Status s = FromRocks(db_->Write(WriteOpts(), &wb), "event store write");
-    if (!s.ok()) {
-      std::unique_lock dict_lock(dict_mu_);
-      RollbackDicts(users_before, items_before, types_.size());
-      return s;
+    if (!s.ok()) return rollback(s);
+    {
+      std::lock_guard stats_lock(stats_mu_);
+      counters_ = std::move(next);
     }
-    std::lock_guard stats_lock(stats_mu_);
-    counters_ = std::move(next);
+    if (merged != nullptr) {
+      merged->clear();
+      merged->reserve(results.size());
+      for (auto& [idx, record] : results) merged->push_back(std::move(record));
+    }
     return absl::OkStatus();
   }
 

@@ -70,14 +70,14 @@ TEST_F(JsonParserTest, MissingRequiredFieldIsNamed) {
 TEST_F(JsonParserTest, WrongTypesAreNamedWithWhatWasFound) {
   EXPECT_THAT(ErrorOf(R"({"user":"u","item":"i","type":"t","ts":"yesterday"})"),
               HasSubstr("field \"ts\": expected a number, got string"));
-  EXPECT_THAT(ErrorOf(R"({"user":7,"item":"i","type":"t","ts":1})"),
-              HasSubstr("field \"user\": expected a string, got number"));
+  EXPECT_THAT(ErrorOf(R"({"user":true,"item":"i","type":"t","ts":1})"),
+              HasSubstr("field \"user\": expected a string or an integer id, got boolean"));
   EXPECT_THAT(ErrorOf(R"({"user":"u","item":"i","type":"t","ts":1,"value":"5"})"),
               HasSubstr("field \"value\": expected a number, got string"));
   EXPECT_THAT(ErrorOf(R"({"user":"u","item":"i","type":"t","ts":1,"context":[1]})"),
               HasSubstr("field \"context\": expected an object, got array"));
   EXPECT_THAT(ErrorOf(R"({"user":"u","item":["i"],"type":"t","ts":1})"),
-              HasSubstr("field \"item\": expected a string, got array"));
+              HasSubstr("field \"item\": expected a string or an integer id, got array"));
 }
 
 TEST_F(JsonParserTest, BadValuesAreExplained) {
@@ -133,6 +133,115 @@ TEST(JsonParserItemTest, ParsesItemsAndRejectsBadCategories) {
   EXPECT_THAT(s.message(), HasSubstr("field \"categories[]\": expected a string, got number"));
   s = parser.ParseItemCopy(R"({"categories":["a"]})", &item);
   EXPECT_THAT(s.message(), HasSubstr("missing required field \"item\""));
+}
+
+TEST_F(JsonParserTest, IntegerIdsAreReadAsTheirDecimalText) {
+  ASSERT_TRUE(Parse(R"({"user":42,"item":7,"type":"click","ts":1,"id":123456789012345,"request_id":-3})").ok());
+  EXPECT_EQ(event_.user, "42");
+  EXPECT_EQ(event_.item, "7");
+  EXPECT_EQ(event_.id, "123456789012345");
+  EXPECT_EQ(event_.request_id, "-3");
+  ASSERT_TRUE(Parse(R"({"user":18446744073709551615,"item":"7","type":"click","ts":1})").ok());
+  EXPECT_EQ(event_.user, "18446744073709551615");
+  Event text;
+  ASSERT_TRUE(parser_.ParseEventCopy(R"({"user":"42","item":"7","type":"click","ts":1})", &text).ok());
+  ASSERT_TRUE(Parse(R"({"user":42,"item":7,"type":"click","ts":1})").ok());
+  EXPECT_EQ(text.DedupeKey(), event_.DedupeKey());  // 42 and "42" are one id
+}
+
+TEST_F(JsonParserTest, NonIntegerAndBooleanIdsAreRefusedNamingTheField) {
+  EXPECT_THAT(ErrorOf(R"({"user":1.5,"item":"i","type":"t","ts":1})"),
+              HasSubstr("field \"user\": expected a string or an integer id, got a number with a fraction or an exponent (1.5)"));
+  EXPECT_THAT(ErrorOf(R"({"user":"u","item":1e3,"type":"t","ts":1})"),
+              HasSubstr("field \"item\": expected a string or an integer id, got a number with a fraction or an exponent (1000)"));
+  EXPECT_THAT(ErrorOf(R"({"user":"u","item":false,"type":"t","ts":1})"),
+              HasSubstr("field \"item\": expected a string or an integer id, got boolean"));
+  EXPECT_THAT(ErrorOf(R"({"user":"u","item":"i","type":7,"ts":1})"),
+              HasSubstr("field \"type\": expected a string, got number"));
+}
+
+TEST_F(JsonParserTest, StandardTypesMatchWithoutRegardToCaseOthersAreKeptAsWritten) {
+  for (const char* t : {"Like", "LIKE", "like", "lIkE"}) {
+    ASSERT_TRUE(Parse(Cat(R"({"user":"u","item":"i","type":")", t, R"(","ts":1})")).ok()) << t;
+    EXPECT_EQ(event_.type, "like") << t;
+  }
+  ASSERT_TRUE(Parse(R"({"user":"u","item":"i","type":"Add_To_Cart","ts":1})").ok());
+  EXPECT_EQ(event_.type, "add_to_cart");
+  ASSERT_TRUE(Parse(R"({"user":"u","item":"i","type":"WishList","ts":1})").ok());
+  EXPECT_EQ(event_.type, "WishList");
+}
+
+TEST_F(JsonParserTest, UnknownFieldsAndNonStandardTypesOfAcceptedRecordsAreCounted) {
+  ASSERT_TRUE(Parse(R"({"user":"u","item":"i","type":"lkie","ts":1,"timestamp":5})").ok());
+  ASSERT_TRUE(Parse(R"({"user":"u","item":"i","type":"lkie","ts":1,"timestamp":5,"x":1})").ok());
+  ASSERT_TRUE(Parse(R"({"user":"u","item":"i","type":"Like","ts":1})").ok());
+  EXPECT_FALSE(Parse(R"({"user":"u","item":"i","type":"nope","ts":"x","other":1})").ok());
+  using Counts = std::vector<std::pair<std::string, uint64_t>>;
+  EXPECT_EQ(parser_.NonstandardTypes(), (Counts{{"lkie", 2}}));
+  EXPECT_EQ(parser_.UnknownFields(), (Counts{{"timestamp", 2}, {"x", 1}}));
+}
+
+TEST(JsonParserHintTest, SuggestsTheFieldAnUnknownOneProbablyMeant) {
+  EXPECT_EQ(JsonParser::SuggestField("category", RecordKind::kItem), "categories");
+  EXPECT_EQ(JsonParser::SuggestField("categries", RecordKind::kItem), "categories");
+  EXPECT_EQ(JsonParser::SuggestField("timestamp", RecordKind::kEvent), "ts");
+  EXPECT_EQ(JsonParser::SuggestField("time", RecordKind::kEvent), "ts");
+  EXPECT_EQ(JsonParser::SuggestField("user_id", RecordKind::kEvent), "user");
+  EXPECT_EQ(JsonParser::SuggestField("userId", RecordKind::kUser), "user");
+  EXPECT_EQ(JsonParser::SuggestField("item_id", RecordKind::kEvent), "item");
+  EXPECT_EQ(JsonParser::SuggestField("event", RecordKind::kEvent), "type");
+  EXPECT_EQ(JsonParser::SuggestField("event_type", RecordKind::kEvent), "type");
+  EXPECT_EQ(JsonParser::SuggestField("Type", RecordKind::kEvent), "type");
+  EXPECT_EQ(JsonParser::SuggestField("category", RecordKind::kEvent), "");  // events have none
+  EXPECT_EQ(JsonParser::SuggestField("device", RecordKind::kEvent), "");
+  EXPECT_EQ(JsonParser::SuggestField("xy", RecordKind::kEvent), "");  // two letters from ts and id
+}
+
+TEST(JsonParserItemTest, EventFedAsAnItemOrUserIsRefusedSayingWhatToDo) {
+  JsonParser parser{ImportConfig{}};
+  Item item;
+  Status s = parser.ParseItemCopy(R"({"user":"u1","item":"v1","type":"click","ts":1700000000})", &item);
+  // "ts" is an item field too (its creation time), so it is no sign of an event here.
+  EXPECT_EQ(s.message(), R"(looks like an event (it has "user" and "type"): use funnel import events)");
+  // Even when a field of the event does not fit an item: being an event is the real problem.
+  s = parser.ParseItemCopy(R"({"user":"u1","item":"v1","type":"click","ts":"2023-11-14"})", &item);
+  EXPECT_THAT(s.message(), HasSubstr("looks like an event"));
+  s = parser.ParseItemCopy(R"({"item":"v1","type":"click"})", &item);
+  EXPECT_EQ(s.message(), R"(looks like an event (it has "type"): use funnel import events)");
+  // A custom "type" beside an item's own fields is an item's attribute-like extra field.
+  EXPECT_TRUE(parser.ParseItemCopy(R"({"item":"v1","type":"movie","categories":["drama"]})", &item).ok());
+
+  User user;
+  s = parser.ParseUserCopy(R"({"user":"u1","item":"v1","type":"like","ts":1})", &user);
+  EXPECT_EQ(s.message(), R"(looks like an event (it has "item", "type" and "ts"): use funnel import events)");
+  s = parser.ParseUserCopy(R"({"user":"u1","type":"like"})", &user);
+  EXPECT_THAT(s.message(), HasSubstr("looks like an event"));
+  EXPECT_TRUE(parser.ParseUserCopy(R"({"user":"u1","type":"premium","attributes":{"age":3}})", &user).ok());
+}
+
+TEST(JsonParserItemTest, FieldsSayWhatTheRecordCarriesAndNullMeansClear) {
+  JsonParser parser{ImportConfig{}};
+  Item item;
+  ASSERT_TRUE(parser.ParseItemCopy(R"({"item":7,"creator":"c5"})", &item).ok());
+  EXPECT_EQ(item.item, "7");
+  EXPECT_EQ(item.fields, kFieldCreator);
+  ASSERT_TRUE(parser.ParseItemCopy(R"({"item":"v1","ts":null,"categories":null,"attributes":{"a":null}})", &item).ok());
+  EXPECT_EQ(item.fields, kFieldTs | kFieldCategories | kFieldAttributes);
+  EXPECT_FALSE(item.ts.has_value());
+  EXPECT_TRUE(item.categories.empty());
+  EXPECT_EQ(item.attributes, R"({"a":null})");
+  ASSERT_TRUE(parser.ParseItemCopy(R"({"item":"v1","attributes":null})", &item).ok());
+  EXPECT_EQ(item.fields, kFieldAttributes);
+  EXPECT_TRUE(item.attributes.empty());
+  Status s = parser.ParseItemCopy(R"({"item":null})", &item);
+  EXPECT_THAT(s.message(), HasSubstr("field \"item\": is required and must not be null"));
+
+  User user;
+  ASSERT_TRUE(parser.ParseUserCopy(R"({"user":42})", &user).ok());
+  EXPECT_EQ(user.user, "42");
+  EXPECT_EQ(user.fields, 0);
+  ASSERT_TRUE(parser.ParseUserCopy(R"({"user":"u","attributes":null})", &user).ok());
+  EXPECT_EQ(user.fields, kFieldAttributes);
 }
 
 }  // namespace

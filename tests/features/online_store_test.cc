@@ -363,6 +363,31 @@ TEST_P(OnlineBackends, ItemMetadataChangedUnderFoldedEventsIsAnsweredAsTheOfflin
     EXPECT_TRUE(SameBits(Features(*online, user, after), Offline(*store, user, after))) << user;
 }
 
+TEST_P(OnlineBackends, APartialItemUpsertFoldsTheMergedRecordNotThePatch) {
+  // A patch that names only the creator must not blank the categories and duration the
+  // online fold holds: it folds what the store now has, as the offline fold reads it.
+  auto store = OpenStore(dir_ / "events");
+  auto online = OpenOnline(*store, KvOpts());
+  auto sink = OnlineFeatures::FeedingSink(*store, *online);
+  ASSERT_TRUE(sink->UpsertItems(Items()).ok());
+  Feed(*sink, Stream(1500, 16), 100);
+  std::vector<events::Item> patches;
+  for (int i = 0; i < 40; i += 2) {
+    events::Item p;
+    p.item = Cat("v", i);
+    p.creator = "c-new";
+    p.fields = events::kFieldCreator;
+    patches.push_back(std::move(p));
+  }
+  ASSERT_TRUE(sink->UpsertItems(patches).ok());
+  auto v0 = store->GetItem(*store->FindItem("v0"));
+  ASSERT_TRUE(v0.ok() && v0->has_value());
+  EXPECT_FALSE((*v0)->categories.empty());
+  const double after = kT0 + 1500 * 37.0;
+  for (const char* user : {"u3", "u16", "u21"})
+    EXPECT_TRUE(SameBits(Features(*online, user, after), Offline(*store, user, after))) << user;
+}
+
 TEST_P(OnlineBackends, AReadAsOfATimeWithOnlyUserFeaturesReplaysTheUsersHistoryExactly) {
   // No global or item aggregates: the point-in-time read folds the user's history alone.
   auto specs = ParseFeatureSpecs(R"(

@@ -201,6 +201,99 @@ TEST(EventStoreTest, ItemsAndUsersUpsert) {
   EXPECT_FALSE(none->has_value());
 }
 
+events::Item GetItemOf(const EventStore& store, const std::string& id) {
+  auto idx = store.FindItem(id);
+  EXPECT_TRUE(idx.has_value()) << id;
+  if (!idx) return {};
+  auto got = store.GetItem(*idx);
+  EXPECT_TRUE(got.ok() && got->has_value()) << id;
+  return got.ok() && got->has_value() ? **got : events::Item{};
+}
+
+TEST(EventStoreTest, ItemUpsertChangesOnlyTheFieldsTheRecordCarries) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  events::Item full{"v1", Timestamp::FromSeconds(10), {"comedy"}, "c1", R"({"duration":30,"lang":"de"})"};
+  ASSERT_TRUE(store->UpsertItems(std::vector{full}).ok());
+
+  events::Item creator_only;
+  creator_only.item = "v1";
+  creator_only.creator = "c2";
+  creator_only.fields = events::kFieldCreator;
+  ASSERT_TRUE(store->UpsertItems(std::vector{creator_only}).ok());
+  events::Item got = GetItemOf(*store, "v1");
+  EXPECT_EQ(got.creator, "c2");
+  EXPECT_EQ(got.categories, (std::vector<std::string>{"comedy"}));
+  ASSERT_TRUE(got.ts.has_value());
+  EXPECT_EQ(got.ts->seconds(), 10);
+  EXPECT_EQ(got.attributes, R"({"duration":30,"lang":"de"})");
+
+  // Present and empty is an explicit null: it clears. Attributes merge key by key.
+  events::Item clear;
+  clear.item = "v1";
+  clear.attributes = R"({"lang":null,"size":7})";
+  clear.fields = events::kFieldTs | events::kFieldAttributes;
+  ASSERT_TRUE(store->UpsertItems(std::vector{clear}).ok());
+  got = GetItemOf(*store, "v1");
+  EXPECT_FALSE(got.ts.has_value());
+  EXPECT_EQ(got.creator, "c2");
+  EXPECT_EQ(got.attributes, R"({"duration":30,"size":7})");
+
+  // Nothing carried: nothing changes (an events file fed to items is refused before this).
+  events::Item nothing;
+  nothing.item = "v1";
+  nothing.fields = 0;
+  ASSERT_TRUE(store->UpsertItems(std::vector{nothing}).ok());
+  EXPECT_EQ(GetItemOf(*store, "v1").attributes, R"({"duration":30,"size":7})");
+  EXPECT_EQ(store->Stats().items_with_metadata, 1u);
+}
+
+TEST(EventStoreTest, SameItemTwiceInABatchMergesInOrderFieldByField) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  events::Item a;
+  a.item = "v1";
+  a.creator = "c1";
+  a.attributes = R"({"x":1,"y":1})";
+  a.fields = events::kFieldCreator | events::kFieldAttributes;
+  events::Item b;
+  b.item = "v1";
+  b.categories = {"drama"};
+  b.attributes = R"({"y":2})";
+  b.fields = events::kFieldCategories | events::kFieldAttributes;
+  std::vector<events::Item> merged;
+  ASSERT_TRUE(store->MergeItems(std::vector{a, b}, &merged).ok());
+  ASSERT_EQ(merged.size(), 1u);  // one per distinct item, as stored
+  EXPECT_EQ(merged[0].item, "v1");
+  EXPECT_EQ(merged[0].creator, "c1");
+  EXPECT_EQ(merged[0].categories, (std::vector<std::string>{"drama"}));
+  EXPECT_EQ(merged[0].attributes, R"({"x":1,"y":2})");
+  events::Item got = GetItemOf(*store, "v1");
+  EXPECT_EQ(got.creator, "c1");
+  EXPECT_EQ(got.categories, (std::vector<std::string>{"drama"}));
+  EXPECT_EQ(got.attributes, R"({"x":1,"y":2})");
+  EXPECT_EQ(store->Stats().items_with_metadata, 1u);
+}
+
+TEST(EventStoreTest, UserUpsertMergesAttributesAndNullClearsThem) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->UpsertUsers(std::vector{events::User{"u1", R"({"age":30,"country":"de"})"}}).ok());
+  events::User patch{"u1", R"({"country":"fr","plan":{"tier":"pro"}})", events::kFieldAttributes};
+  ASSERT_TRUE(store->UpsertUsers(std::vector{patch}).ok());
+  auto user = store->GetUser(*store->FindUser("u1"));
+  ASSERT_TRUE(user.ok() && user->has_value());
+  EXPECT_EQ((*user)->attributes, R"({"age":30,"country":"fr","plan":{"tier":"pro"}})");
+  events::User untouched{"u1", "", 0};
+  ASSERT_TRUE(store->UpsertUsers(std::vector{untouched}).ok());
+  user = store->GetUser(*store->FindUser("u1"));
+  EXPECT_EQ((*user)->attributes, R"({"age":30,"country":"fr","plan":{"tier":"pro"}})");
+  events::User cleared{"u1", "", events::kFieldAttributes};
+  ASSERT_TRUE(store->UpsertUsers(std::vector{cleared}).ok());
+  user = store->GetUser(*store->FindUser("u1"));
+  EXPECT_EQ((*user)->attributes, "");
+}
+
 TEST(EventStoreTest, ReadOnlyStoreRefusesWrites) {
   testing::TempDir dir;
   { OpenStore(dir.path()); }

@@ -14,6 +14,13 @@
 
 namespace funnel::events {
 
+// A name an import met, how often, and for an unknown field the one it probably meant.
+struct NameCount {
+  std::string name;
+  uint64_t count = 0;
+  std::string hint;  // JSON Lines unknown fields: a known field it may be a typo of, or ""
+};
+
 struct ImportReport {
   std::string source;
   uint64_t lines = 0;       // input lines read (blank lines included)
@@ -21,9 +28,16 @@ struct ImportReport {
   uint64_t duplicates = 0;  // records already stored, skipped (idempotent re-import)
   uint64_t rejected = 0;    // records refused, each with an error
   std::vector<std::string> first_errors;  // "source:line: message", at most kKeptErrors
+  // Over the records parsed without error (duplicates included), most frequent first:
+  // event types that are not standard (a typo shows here), and fields the format does not
+  // know (ignored, so producers may add their own; a misspelt field shows here).
+  std::vector<NameCount> nonstandard_types;
+  std::vector<NameCount> unknown_fields;
   double seconds = 0;
 
   static constexpr size_t kKeptErrors = 20;
+  // Records read: every non-blank line, stored, duplicate or rejected.
+  uint64_t records() const { return accepted + duplicates + rejected; }
   // Adds another file's report (for multi-file imports such as MovieLens).
   void Merge(const ImportReport& other);
 };

@@ -17,8 +17,6 @@
 
 namespace funnel::events {
 
-enum class RecordKind { kEvent, kItem, kUser };
-
 // `path` is a file, or "-" for standard input. Fails only when the input cannot be read or the
 // sink fails; bad records are counted in the report, not errors.
 StatusOr<ImportReport> ImportJsonLines(const std::string& path, RecordKind kind, RecordSink& sink,

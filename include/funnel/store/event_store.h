@@ -90,7 +90,14 @@ class EventStore : public events::RecordSink {
   virtual ~EventStore() = default;
 
   // RecordSink: Append() stores the new events of a batch in one atomic, durable write;
-  // UpsertItems/UpsertUsers insert or replace metadata (durable on return).
+  // UpsertItems/UpsertUsers merge each record into the stored one as a patch (absent fields
+  // keep their value, null clears, attributes merge key by key: funnel/events/event.h), in one
+  // atomic, durable write; a record repeated in a batch applies in order.
+
+  // UpsertItems/UpsertUsers that also hand back the records as now stored, one per distinct
+  // id in first-seen order, for the stages that mirror metadata (the online features).
+  virtual Status MergeItems(std::span<const events::Item> items, std::vector<events::Item>* merged) = 0;
+  virtual Status MergeUsers(std::span<const events::User> users, std::vector<events::User>* merged) = 0;
 
   // Streams events with from <= ts < to in time order.
   virtual Status Replay(Timestamp from, Timestamp to, const EventCallback& fn) const = 0;
