@@ -63,11 +63,11 @@ Status ShowRecommendations(const store::EventStore& store, serving::RequestPipel
       latest.push_back(Cat(ItemLabel(store, Raw(h.item)), " ", store.TypeName(h.type)));
       return true;
     }));
-    std::cout << fmt::format("   user {} ({} events). Latest engagements:\n", store.UserName(user), activity[k].first);
+    std::cout << fmt::format("   user {} ({}). Latest engagements:\n", store.UserName(user), Count(activity[k].first, "event"));
     for (size_t r = 0; r < std::min<size_t>(5, latest.size()); ++r) std::cout << "      " << latest[latest.size() - 1 - r] << "\n";
     FUNNEL_ASSIGN_OR_RETURN(serving::Recommendation rec,
                             pipeline.Recommend({.user = store.UserName(user), .k = 8, .at = now, .explain = true}));
-    std::cout << fmt::format("     recommended (from {} candidates; found by):\n", rec.candidates);
+    std::cout << fmt::format("     recommended (from {}; found by):\n", Count(rec.candidates, "candidate"));
     for (const serving::RecommendedItem& it : rec.items) {
       std::string found;
       for (const serving::SourceScore& s : it.sources)
@@ -117,11 +117,11 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   }
   args.gen.out_dir = common.data_dir + "/demo-input";
 
-  std::cout << fmt::format("== 1. simulate a short-video platform ({} users, {} items, {} days, seed {})\n",
-                           args.gen.users, args.gen.items, args.gen.days, args.gen.seed);
+  std::cout << fmt::format("== 1. simulate a short-video platform ({}, {}, {}, seed {})\n", Count(args.gen.users, "user"),
+                           Count(args.gen.items, "item"), Count(args.gen.days, "day"), args.gen.seed);
   FUNNEL_ASSIGN_OR_RETURN(events::GeneratorSummary gen, events::GeneratePlatform(args.gen));
-  std::cout << fmt::format("   wrote {} events ({} impressions in {} sessions) to {}\n", WithCommas(gen.events),
-                           WithCommas(gen.impressions), WithCommas(gen.sessions), args.gen.out_dir);
+  std::cout << fmt::format("   wrote {} ({} in {}) to {}\n", Count(gen.events, "event"),
+                           Count(gen.impressions, "impression"), Count(gen.sessions, "session"), args.gen.out_dir);
 
   std::cout << "== 2. import into the event store (and the online features, batch by batch)\n";
   FUNNEL_ASSIGN_OR_RETURN(auto ingest, serving::IngestPipeline::Open(common.data_dir, common.sources, cfg,
@@ -154,8 +154,8 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
 
   // The user with the most recent event, against that item: what a ranker would see for the
   // pair right after the last event.
-  std::cout << fmt::format("== 4. online features ({} backend, {} MiB of state for {} users)\n", online->backend(),
-                           online->StateBytes() >> 20, WithCommas(st.users));
+  std::cout << fmt::format("== 4. online features ({} backend, {} MiB of state for {})\n", online->backend(),
+                           online->StateBytes() >> 20, Count(st.users, "user"));
   std::string user, item;
   FUNNEL_RETURN_IF_ERROR(store->Replay(Timestamp::Min(), Timestamp::Max(), [&](const store::StoredEvent& e) {
     user = store->UserName(e.user);
@@ -177,8 +177,8 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
                           training::TrainRetrieval(*store, cfg.events, Timestamp::Max(), topt));
   FUNNEL_ASSIGN_OR_RETURN(model::ModelRegistry registry, model::ModelRegistry::Open(common.data_dir, common.sources));
   FUNNEL_ASSIGN_OR_RETURN(std::string version, registry.Register(trained, *store));
-  std::cout << fmt::format("   model {} ({:.1f} s, {} validation users). Validation:\n", version, trained.seconds,
-                           trained.validation_users);
+  std::cout << fmt::format("   model {} ({:.1f} s, {}). Validation:\n", version, trained.seconds,
+                           Count(trained.validation_users, "validation user"));
   for (const auto& v : trained.validation)
     std::cout << fmt::format("     {:<9} NDCG@10 {:.4f}  Recall@20 {:.4f}  {}\n", v.name, v.metrics.ndcg10.mean,
                              v.metrics.recall20.mean, v.params);
@@ -194,7 +194,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
     quick.ease_lambdas = {400};
     std::cout << "== 6. rolling temporal evaluation (docs/protocol.md, 5 folds; quick tuning per fold)\n";
     FUNNEL_ASSIGN_OR_RETURN(training::EvaluationReport r, training::RunEvaluation(*store, cfg.events, {}, quick));
-    std::cout << fmt::format("   {} (fold, user) pairs in {:.1f} s\n", r.metrics.back().Overall().users, r.seconds);
+    std::cout << fmt::format("   {} in {:.1f} s\n", Count(r.metrics.back().Overall().users, "(fold, user) pair"), r.seconds);
     PrintTable(r, std::cout);
   }
 

@@ -73,8 +73,8 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
 
   // With --json -, stdout carries the JSON alone, so a script can pipe it; the table moves to stderr.
   std::ostream& table = args.json == "-" ? std::cerr : std::cout;
-  table << fmt::format("rolling temporal evaluation: {}, {} (fold, user) pairs, {:.1f} s\n", Count(r.folds.size(), "fold"),
-                       r.metrics.empty() ? 0 : r.metrics.back().Overall().users, r.seconds);
+  table << fmt::format("rolling temporal evaluation: {}, {}, {:.1f} s\n", Count(r.folds.size(), "fold"),
+                       Count(r.metrics.empty() ? 0 : r.metrics.back().Overall().users, "(fold, user) pair"), r.seconds);
   table << fmt::format("{:>4} {:>20} {:>20} {:>10} {:>10} {:>8} {:>6} {:>8}\n", "fold", "cutoff", "window end",
                            "train", "window", "catalog", "users", "train s");
   for (const auto& f : r.folds)

@@ -6,8 +6,10 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include <fmt/format.h>
+
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "funnel/events/generator.h"
 
 namespace funnel::cli {
@@ -53,11 +55,11 @@ int RunGenerate(const GenerateArgs& args, const CommonOptions& common) {
   if (!summary.ok()) return Fail(summary.status());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << absl::StrFormat(
-      "generated %d users, %d items, %d events (%d impressions, %d sessions, %d drifted users) "
-      "in %.2f s into %s\n",
-      summary->users, summary->items, summary->events, summary->impressions, summary->sessions,
-      summary->drifted_users, seconds, options->out_dir);
+  std::cout << fmt::format("generated {}, {}, {} ({}, {}, {}) in {:.2f} s into {}\n",
+                           Count(summary->users, "user"), Count(summary->items, "item"),
+                           Count(summary->events, "event"), Count(summary->impressions, "impression"),
+                           Count(summary->sessions, "session"), Count(summary->drifted_users, "drifted user"),
+                           seconds, options->out_dir);
   return kExitOk;
 }
 

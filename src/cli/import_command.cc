@@ -39,8 +39,8 @@ std::string CountList(const std::vector<events::NameCount>& names, bool with_hin
 
 void PrintReport(const events::ImportReport& r) {
   double rate = r.seconds > 0 ? (r.accepted + r.duplicates) / r.seconds : 0;
-  std::cout << fmt::format("{}: {} accepted, {} duplicates skipped, {} rejected ({:.2f} s, {} records/s)\n",
-                               r.source, WithCommas(r.accepted), WithCommas(r.duplicates),
+  std::cout << fmt::format("{}: {} accepted, {} skipped, {} rejected ({:.2f} s, {} records/s)\n",
+                               r.source, WithCommas(r.accepted), Count(r.duplicates, "duplicate"),
                                WithCommas(r.rejected), r.seconds, WithCommas(uint64_t(rate)));
   for (const auto& e : r.first_errors) std::cout << "  rejected " << e << "\n";
   if (r.rejected > r.first_errors.size())

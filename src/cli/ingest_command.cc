@@ -51,13 +51,12 @@ void InstallStopHandlers() {
 
 void PrintSummary(const IngestArgs& args, const events::IngestStats& st, double seconds) {
   std::cout << fmt::format(
-      "kafka {} (group {}): {} messages, {} accepted, {} duplicates skipped, {} rejected "
-      "({:.2f} s, {} commits)\n",
-      args.topic, args.group, WithCommas(st.consumed), WithCommas(st.accepted),
-      WithCommas(st.duplicates), WithCommas(st.rejected), seconds, WithCommas(st.commits));
+      "kafka {} (group {}): {}, {} accepted, {} skipped, {} rejected "
+      "({:.2f} s, {})\n",
+      args.topic, args.group, Count(st.consumed, "message"), WithCommas(st.accepted),
+      Count(st.duplicates, "duplicate"), WithCommas(st.rejected), seconds, Count(st.commits, "commit"));
   if (st.commit_failures > 0)
-    std::cout << "  " << WithCommas(st.commit_failures)
-              << " commits failed (their events will be read again and deduplicated)\n";
+    std::cout << "  " << Count(st.commit_failures, "commit") << " failed (their events will be read again and deduplicated)\n";
   for (const auto& [partition, offset] : st.committed)
     std::cout << fmt::format("  committed {} at offset {}\n", partition, offset);
   for (const auto& e : st.first_errors) std::cout << "  rejected " << e << "\n";

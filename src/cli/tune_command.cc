@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "cli/store_access.h"
 #include "funnel/core/toml_table.h"
 #include "funnel/training/retrieval_tuner.h"
@@ -33,8 +34,8 @@ Status RunTune(const CommonOptions& common, const TuneArgs& args) {
     FUNNEL_ASSIGN_OR_RETURN(topt.until, ParseTime(args.until));
   }
   FUNNEL_ASSIGN_OR_RETURN(training::TuneReport r, training::TuneRetrieval(*store, cfg.events, base, topt));
-  std::cout << fmt::format("{} trials in {:.1f} s; validation objective 0.5·(NDCG@10 + Recall@20) of the fused list:\n",
-                           r.trials.size(), r.seconds);
+  std::cout << fmt::format("{} in {:.1f} s; validation objective 0.5·(NDCG@10 + Recall@20) of the fused list:\n",
+                           Count(r.trials.size(), "trial"), r.seconds);
   for (size_t i = 0; i < r.trials.size(); ++i)
     std::cout << fmt::format("  {}{:>3} {:.4f} (NDCG@10 {:.4f})  {}\n", i == r.best_trial ? "*" : " ", i,
                              r.trials[i].objective, r.trials[i].fused.ndcg10.mean,
@@ -47,7 +48,7 @@ Status RunTune(const CommonOptions& common, const TuneArgs& args) {
     kept = doc.TextWithout("retrieval") + "\n\n";
   }
   std::ofstream out(args.out);
-  out << "# Written by `funnel tune` (best of " << r.trials.size() << " trials, trial " << r.best_trial
+  out << "# Written by `funnel tune` (best of " << Count(r.trials.size(), "trial") << ", trial " << r.best_trial
       << "); use it with --config.\n"
       << kept << training::RetrievalOptionsToml(r.best);
   out.close();

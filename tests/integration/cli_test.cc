@@ -48,7 +48,7 @@ struct Summary {
 Summary ParseSummary(const std::string& out) {
   std::smatch m;
   Summary s;
-  static const std::regex re(R"(([\d,]+) accepted, ([\d,]+) duplicates skipped, ([\d,]+) rejected)");
+  static const std::regex re(R"(([\d,]+) accepted, ([\d,]+) duplicates? skipped, ([\d,]+) rejected)");
   if (!std::regex_search(out, m, re)) return s;
   auto num = [](std::string t) {
     std::erase(t, ',');
