@@ -1,4 +1,4 @@
-// Time in Funnel is an argument, never read from the wall clock for logic (DESIGN.md, principle 2).
+// Time in Funnel is an argument, never read from the wall clock for logic (docs/design.md, principle 2).
 // Timestamps are integer microseconds since the Unix epoch so they order exactly and encode
 // into sortable keys; the JSON contract carries fractional seconds.
 // Thread-safety: Timestamp is a value type; FormatUtc and ParseTime are pure and reentrant.

@@ -1,13 +1,13 @@
-// The evaluation protocol of DESIGN.md ("the number everybody quotes"): rolling-origin temporal
+// The evaluation protocol of docs/protocol.md ("the number everybody quotes"): rolling-origin temporal
 // splits over the event store, five folds by default.
 //
 // Quantiles. With the N events sorted by time (the store's replay order), q(p) is the time of
 // the event at 0-based index min(⌊p·N⌋, N−1): the first event after the first p·N events, so a
 // cutoff at q(p) leaves (up to ties) exactly ⌊p·N⌋ events to train on. On ml-100k this gives the
-// 376 (fold, user) pairs peers report (ANCHORS.md); index ⌊p·(N−1)⌋ would give 377.
+// 376 (fold, user) pairs peers report (docs/figures.md); index ⌊p·(N−1)⌋ would give 377.
 // Fractions are computed exactly, in tenths, for the rolling folds.
 //
-// Fold f of F (1..F; F = 5 in DESIGN.md) trains on every event with ts < c = q(p), where
+// Fold f of F (1..F; F = 5 by default) trains on every event with ts < c = q(p), where
 // p = 1 − 0.1·(F−f+1) (0.4 + 0.1·f for five folds), and tests on [c, q(p + 0.1)). Events sharing the
 // cutoff's timestamp all fall on the test side. The last fold's window runs to the final event
 // inclusive: its `end` is one microsecond past it.

@@ -1,6 +1,6 @@
 // Events, items and users: the records every Funnel stage is built on.
 //
-// An event is one thing a user did to an item at a time (DESIGN.md, "Contracts"):
+// An event is one thing a user did to an item at a time (docs/formats.md):
 //   {"user":"u1","item":"v9","type":"like","ts":1700000000.5,"value":1,"id":"e-123",
 //    "request_id":"r-7","context":{"device":"ios"}}
 // `user`, `item`, `type` and `ts` (Unix seconds) are required. `id` is the dedupe key: an event

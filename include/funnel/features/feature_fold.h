@@ -2,7 +2,7 @@
 // values, used both online (events update state as they arrive; requests read it) and offline
 // (the dataset builder replays history and reads each row's features *before* applying the
 // row's own event). Training-serving skew is then impossible by construction: there is only
-// one implementation (DESIGN.md, principle 1).
+// one implementation (docs/design.md, principle 1).
 //
 //   FUNNEL_ASSIGN_OR_RETURN(auto fold, FeatureFold::Create(DefaultFeatureSpecs(), &store));
 //   store.Replay(Timestamp::Min(), t, [&](const store::StoredEvent& e) { fold->Apply(e); return true; });

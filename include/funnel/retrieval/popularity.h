@@ -1,5 +1,5 @@
 // Popularity sources: what many people engage with, overall or lately. On temporal splits, what
-// is popular *now* is one of the strongest single signals (ANCHORS.md), so the horizon matters:
+// is popular *now* is one of the strongest single signals (docs/figures.md), so the horizon matters:
 // a half-life (exponentially decayed counts) or a window (only the last days before the cutoff).
 //
 //   auto trending = PopularitySource::Build(training_set, {.name = "trending", .half_life_days = 3});

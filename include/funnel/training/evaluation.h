@@ -1,4 +1,4 @@
-// The offline evaluation harness: the protocol of DESIGN.md (eval/protocol.h) run against the
+// The offline evaluation harness: the protocol of docs/protocol.md (eval/protocol.h) run against the
 // whole retrieval stage. For each fold it trains exactly as `funnel train` would on the events
 // before the fold's cutoff (tuning on a validation carve-out of that training part only), then
 // scores, for every test user: each source alone (its own top 20), the merged candidates
