@@ -55,8 +55,6 @@ std::string StatsJson(const std::string& data_dir, const store::StoreStats& st,
   if (m) {
     w.StartObject().Key("version").String(m->version).Key("cutoff");
     WriteTime(w, m->cutoff);
-    // Manifests do not record when training ran (only what it read): null until they do.
-    w.Key("trained_at").Null();
     w.Key("training_events").Uint(m->training_events);
     w.Key("users").Uint(m->num_users).Key("items").Uint(m->num_items);
     w.Key("sources").StartArray();
