@@ -145,7 +145,12 @@ void CheckOutputs(const std::string& dir, const Step& step, const ProcessResult&
   } else if (cmd.starts_with("funnel recommend")) {
     const std::string out = OptionValue(cmd, "--out");
     if (out.empty() || out == "-") {
-      ExpectRecommendTsv(r.out, cmd);
+      std::string tsv = r.out;
+      if (cmd.find(" --header") != std::string::npos) {
+        ASSERT_TRUE(tsv.starts_with("user\titem\trank\tscore\n")) << cmd << ": no header line\n" << Describe(r);
+        tsv.erase(0, tsv.find('\n') + 1);
+      }
+      ExpectRecommendTsv(tsv, cmd);
     } else {
       ASSERT_TRUE(std::filesystem::is_regular_file(dir + "/" + out)) << cmd << ": wrote no " << out;
       ExpectRecommendTsv(ReadFile(dir + "/" + out), cmd);
@@ -183,6 +188,7 @@ TEST(WalkthroughTest, ReadmeBringYourOwnDataRunsAsWritten) {
         << "the walkthrough runs no `" << c << "`";
 
   testing::TempDir dir;
+  std::string outputs;  // every command's stdout and stderr, for the shown outputs below
   for (const Step& step : steps) {
     if (!step.file.empty()) {
       ASSERT_EQ(step.file.find(".."), std::string::npos) << "file names stay inside the walkthrough's directory";
@@ -194,7 +200,19 @@ TEST(WalkthroughTest, ReadmeBringYourOwnDataRunsAsWritten) {
     ASSERT_EQ(r.exit_code, step.expected_exit) << "README.md: `" << step.command << "`\n" << Describe(r);
     CheckOutputs(dir.path(), step, r);
     if (::testing::Test::HasFatalFailure()) return;
+    outputs += r.out + "\n" + r.err + "\n";
   }
+  // The messages the walkthrough shows in its ```text blocks (the lines Funnel words itself:
+  // stderr reports, the tuning note, rejections) were printed by its commands, word for word.
+  const std::regex text_block("```text\n([^`]*)```");
+  size_t shown = 0;
+  for (std::sregex_iterator it(section.begin(), section.end(), text_block), end; it != end; ++it)
+    for (const std::string& line : Lines((*it)[1].str()))
+      if (line.starts_with("funnel: ") || line.starts_with("tuning skipped: ") || line.starts_with("  rejected ")) {
+        ++shown;
+        EXPECT_NE(outputs.find(line + "\n"), std::string::npos) << "README.md shows a line no command printed:\n" << line;
+      }
+  EXPECT_GE(shown, 3u) << "the walkthrough shows the rejection, the tuning note and the stderr reports";
 }
 
 }  // namespace
