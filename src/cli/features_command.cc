@@ -214,7 +214,8 @@ Status BuildDatasetCommand(const CommonOptions& common, const FeaturesArgs& args
   opt.threads = args.threads;
   FUNNEL_ASSIGN_OR_RETURN(features::DatasetSummary s,
                           features::BuildDataset(*store, std::move(specs), cfg.events, opt, args.out));
-  std::cout << fmt::format("{}: {} ({}, {}, {}) x {} from {} in {:.2f} s\n", args.out, Count(s.rows, "row"),
+  // With --out -, stdout carries the rows alone; the summary moves to stderr.
+  (args.out == "-" ? std::cerr : std::cout) << fmt::format("{}: {} ({}, {}, {}) x {} from {} in {:.2f} s\n", args.out == "-" ? "<stdout>" : args.out, Count(s.rows, "row"),
                            Count(s.impression_rows, "impression"), Count(s.engagement_rows, "engagement"),
                            Count(s.negative_rows, "negative"), Count(s.features, "feature"),
                            Count(s.events, "event"), s.seconds);
@@ -234,7 +235,7 @@ void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   CLI::App* dataset = sub->add_subcommand("dataset", "Write training rows with point-in-time features (docs/formats/dataset.md)");
   AddCommonFlags(dataset, common);
   dataset->add_option("--until", args->until, "Read only events before this time (default: all)");
-  dataset->add_option("--out", args->out, "Output file")->required();
+  dataset->add_option("--out", args->out, "Output file, or - for stdout (the summary then goes to stderr)")->required();
   dataset->add_option("--negatives", args->negatives, "Sampled negatives per positive engagement")
       ->capture_default_str()->check(CLI::Range(0, 100));
   dataset->add_option("--seed", args->seed, "Seed for negative sampling")->capture_default_str();

@@ -37,24 +37,24 @@ std::string CountList(const std::vector<events::NameCount>& names, bool with_hin
   return out;
 }
 
-void PrintReport(const events::ImportReport& r) {
+void PrintReport(const events::ImportReport& r, std::ostream& out) {
   double rate = r.seconds > 0 ? (r.accepted + r.duplicates) / r.seconds : 0;
-  std::cout << fmt::format("{}: {} accepted, {} skipped, {} rejected ({:.2f} s, {} records/s)\n",
+  out << fmt::format("{}: {} accepted, {} skipped, {} rejected ({:.2f} s, {} records/s)\n",
                                r.source, WithCommas(r.accepted), Count(r.duplicates, "duplicate"),
                                WithCommas(r.rejected), r.seconds, WithCommas(uint64_t(rate)));
-  for (const auto& e : r.first_errors) std::cout << "  rejected " << e << "\n";
+  for (const auto& e : r.first_errors) out << "  rejected " << e << "\n";
   if (r.rejected > r.first_errors.size())
-    std::cout << "  ... and " << WithCommas(r.rejected - r.first_errors.size())
+    out << "  ... and " << WithCommas(r.rejected - r.first_errors.size())
               << " more (use --rejects FILE to keep them all)\n";
   // Stored as written, so a typo'd type ("lkie") becomes a type of its own: show it.
   if (!r.nonstandard_types.empty()) {
     std::string standard;
     for (const char* t : events::kStandardTypes) standard += standard.empty() ? t : fmt::format(", {}", t);
-    std::cout << "  non-standard types: " << CountList(r.nonstandard_types, false) << " (standard: " << standard
+    out << "  non-standard types: " << CountList(r.nonstandard_types, false) << " (standard: " << standard
               << ")\n";
   }
   if (!r.unknown_fields.empty())
-    std::cout << "  unknown fields, ignored: " << CountList(r.unknown_fields, true) << "\n";
+    out << "  unknown fields, ignored: " << CountList(r.unknown_fields, true) << "\n";
 }
 
 // 1 when nothing was accepted (an empty input, or every record refused): a script that imports
@@ -115,7 +115,8 @@ int RunImport(const CommonOptions& common, const ImportArgs& args, std::string_v
   Status flushed = (*ingest)->Close();
   if (!report.ok()) return Fail(report.status());
   if (!flushed.ok()) return Fail(flushed);
-  if (report->records() > 0) PrintReport(*report);
+  // With --rejects -, stdout carries the rejected records alone; the summary moves to stderr.
+  if (report->records() > 0) PrintReport(*report, args.rejects == "-" ? std::cerr : std::cout);
   return ExitCodeOf(*report);
 }
 
@@ -148,7 +149,7 @@ void AddImportCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
     sub->footer(kExitCodesHelp);
     AddCommonFlags(sub, common);
     sub->add_option("input", args->input, k.input_help)->required();
-    sub->add_option("--rejects", args->rejects, "Append every rejected record, with its error, to this JSON Lines file");
+    sub->add_option("--rejects", args->rejects, "Append every rejected record, with its error, to this JSON Lines file (- for stdout; the summary then goes to stderr)");
     sub->add_option("--batch", args->batch, "Records per durable commit (default: store.commit_batch)")
         ->check(CLI::PositiveNumber);
     sub->add_flag("--print-commits", args->print_commits,

@@ -34,10 +34,12 @@ Status RunTune(const CommonOptions& common, const TuneArgs& args) {
     FUNNEL_ASSIGN_OR_RETURN(topt.until, ParseTime(args.until));
   }
   FUNNEL_ASSIGN_OR_RETURN(training::TuneReport r, training::TuneRetrieval(*store, cfg.events, base, topt));
-  std::cout << fmt::format("{} in {:.1f} s; validation objective 0.5·(NDCG@10 + Recall@20) of the fused list:\n",
+  // With --out -, stdout carries the config alone (to pipe or redirect); the table moves to stderr.
+  std::ostream& table = args.out == "-" ? std::cerr : std::cout;
+  table << fmt::format("{} in {:.1f} s; validation objective 0.5·(NDCG@10 + Recall@20) of the fused list:\n",
                            Count(r.trials.size(), "trial"), r.seconds);
   for (size_t i = 0; i < r.trials.size(); ++i)
-    std::cout << fmt::format("  {}{:>3} {:.4f} (NDCG@10 {:.4f})  {}\n", i == r.best_trial ? "*" : " ", i,
+    table << fmt::format("  {}{:>3} {:.4f} (NDCG@10 {:.4f})  {}\n", i == r.best_trial ? "*" : " ", i,
                              r.trials[i].objective, r.trials[i].fused.ndcg10.mean,
                              i == 0 ? "the current configuration" : r.trials[i].params);
 
@@ -47,12 +49,17 @@ Status RunTune(const CommonOptions& common, const TuneArgs& args) {
     FUNNEL_ASSIGN_OR_RETURN(TomlDocument doc, TomlDocument::Parse(cfg.source_text, cfg.source_name));
     kept = doc.TextWithout("retrieval") + "\n\n";
   }
-  std::ofstream out(args.out);
+  std::ofstream file;
+  if (args.out != "-") file.open(args.out);
+  std::ostream& out = args.out == "-" ? std::cout : file;
   out << "# Written by `funnel tune` (best of " << Count(r.trials.size(), "trial") << ", trial " << r.best_trial
       << "); use it with --config.\n"
       << kept << training::RetrievalOptionsToml(r.best);
-  out.close();
+  out.flush();
   if (!out) return absl::InternalError(Cat("cannot write ", args.out));
+  if (args.out == "-") return absl::OkStatus();
+  file.close();
+  if (!file) return absl::InternalError(Cat("cannot write ", args.out));
   std::cout << "wrote " << args.out << " (train with: funnel train --config " << args.out << ")\n";
   return absl::OkStatus();
 }
@@ -67,7 +74,7 @@ void AddTuneCommand(CLI::App& app, CommonOptions& common, int* exit_code) {
   sub->add_option("--budget", args->budget, "Seconds to search (the first trial always completes)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--seed", args->seed, "Seed of the search")->capture_default_str();
-  sub->add_option("--out", args->out, "Where to write the tuned config")->capture_default_str();
+  sub->add_option("--out", args->out, "Where to write the tuned config (- for stdout; the trials then go to stderr)")->capture_default_str();
   sub->add_option("--until", args->until, "Tune on events before this time (default: all)");
   sub->callback([&common, args, exit_code] {
     Status s = RunTune(common, *args);

@@ -34,7 +34,8 @@ void ImportReport::Merge(const ImportReport& other) {
 
 StatusOr<RejectLog> RejectLog::Open(const std::string& path) {
   if (path.empty()) return RejectLog(nullptr);
-  std::FILE* f = std::fopen(path.c_str(), "ae");
+  // "-": standard output, through a duplicate so closing the log leaves stdout open.
+  std::FILE* f = path == "-" ? ::fdopen(::dup(STDOUT_FILENO), "w") : std::fopen(path.c_str(), "ae");
   if (f == nullptr)
     return absl::InvalidArgumentError(
         Cat("cannot open rejects file ", path, ": ", std::strerror(errno)));

@@ -1,5 +1,7 @@
 #include "features/dataset_writer.h"
 
+#include <unistd.h>
+
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t by value
 #include <xxhash.h>
 
@@ -35,9 +37,16 @@ StatusOr<std::unique_ptr<DatasetWriter>> DatasetWriter::Open(const std::string& 
                                                              const store::EventStore& store, bool background) {
   std::unique_ptr<DatasetWriter> w(new DatasetWriter(store, feature_names.size()));
   w->path_ = path;
-  w->tmp_path_ = path + ".tmp";
-  w->file_ = std::fopen(w->tmp_path_.c_str(), "we");
-  if (w->file_ == nullptr) return absl::InvalidArgumentError(Cat("cannot write ", w->tmp_path_));
+  if (path == "-") {
+    // Standard output (a pipe, say): written as it goes, nothing to rename; a duplicate so
+    // Finish's fclose leaves stdout open.
+    w->file_ = ::fdopen(::dup(STDOUT_FILENO), "w");
+    if (w->file_ == nullptr) return absl::InvalidArgumentError("cannot write the dataset to stdout");
+  } else {
+    w->tmp_path_ = path + ".tmp";
+    w->file_ = std::fopen(w->tmp_path_.c_str(), "we");
+    if (w->file_ == nullptr) return absl::InvalidArgumentError(Cat("cannot write ", w->tmp_path_));
+  }
   std::string header = "#funnel-dataset\t1\n#columns\tseq:u64\tts:f64\tuser:str\titem:str\tkind:str";
   for (const char* l : kDatasetLabelNames) header += Cat("\t", l, ":f32");
   for (const auto& n : feature_names) header += Cat("\t", n, ":f32");
@@ -140,7 +149,7 @@ Status DatasetWriter::Finish() {
   bool ok = std::fflush(file_) == 0 && std::ferror(file_) == 0;
   ok = std::fclose(file_) == 0 && ok;
   file_ = nullptr;
-  if (!ok || std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
+  if (!ok || (!tmp_path_.empty() && std::rename(tmp_path_.c_str(), path_.c_str()) != 0))
     return absl::InternalError(Cat("cannot write ", path_));
   return absl::OkStatus();
 }

@@ -77,6 +77,31 @@ TEST_F(CliSafetyTest, Rfc3339WithAnOffsetIsTheSameInstantAsItsUtcForm) {
   EXPECT_EQ(frac.out, utc.out);
 }
 
+// `-` is standard output wherever a command writes a file; the human summary then moves to
+// stderr so the piped data stays clean, and no file named "-" appears.
+TEST_F(CliSafetyTest, DashIsStdoutForTheDatasetTheTunedConfigAndTheRejects) {
+  ProcessResult rows = Funnel({"features", "dataset", "--data", data_, "--out", "-"});
+  ASSERT_EQ(rows.exit_code, 0) << Describe(rows);
+  EXPECT_TRUE(rows.out.starts_with("#funnel-dataset\t1\n")) << rows.out.substr(0, 200);
+  EXPECT_NE(rows.out.find("\n#end\trows="), std::string::npos);
+  EXPECT_THAT(rows.err, HasSubstr("<stdout>: "));
+
+  const std::string config = dir_.Write("any.toml", "[retrieval]\nmin_validation_users = 0\nsources = [\"popular\", \"covisit\"]\n");
+  ProcessResult tuned = Funnel({"tune", "--data", data_, "--config", config, "--budget", "1", "--out", "-"});
+  ASSERT_EQ(tuned.exit_code, 0) << Describe(tuned);
+  EXPECT_TRUE(tuned.out.starts_with("# Written by `funnel tune`")) << tuned.out.substr(0, 200);
+  EXPECT_THAT(tuned.out, HasSubstr("[retrieval]"));
+  EXPECT_THAT(tuned.err, HasSubstr("the current configuration"));
+
+  const std::string bad = dir_.Write("bad.jsonl", "{\"user\":\"u1\",\"item\":\"i1\",\"type\":\"like\",\"ts\":1700000000}\n{\"user\":\"u1\"}\n");
+  ProcessResult rejects = Funnel({"import", "events", bad, "--data", data_, "--rejects", "-"});
+  EXPECT_EQ(rejects.exit_code, 2) << Describe(rejects);
+  EXPECT_TRUE(rejects.out.starts_with("{\"source\":")) << rejects.out;
+  EXPECT_THAT(rejects.out, HasSubstr("missing required field"));
+  EXPECT_THAT(rejects.err, HasSubstr("1 rejected"));
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::current_path() / "-"));
+}
+
 TEST_F(CliSafetyTest, TrainOnAHandfulOfValidationUsersSaysItKeptTheDefaults) {
   ProcessResult t = Funnel({"train", "--data", data_});
   ASSERT_EQ(t.exit_code, 0) << Describe(t);
