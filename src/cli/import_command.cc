@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/record_tallies.h"
 #include <fmt/format.h>
 
 #include "funnel/events/jsonl_importer.h"
@@ -23,20 +24,6 @@ struct ImportArgs {
   bool no_online = false;
 };
 
-// Names with counts, most frequent first, the first `shown` of them ("lkie 3, wishlist 12").
-std::string CountList(const std::vector<events::NameCount>& names, bool with_hints) {
-  constexpr size_t kShown = 10;
-  std::string out;
-  for (size_t i = 0; i < names.size() && i < kShown; ++i) {
-    const events::NameCount& n = names[i];
-    if (i > 0) out += ", ";
-    out += fmt::format("{} {}", n.name, WithCommas(n.count));
-    if (with_hints && !n.hint.empty()) out += fmt::format(" (did you mean {}?)", n.hint);
-  }
-  if (names.size() > kShown) out += fmt::format(", and {} more", names.size() - kShown);
-  return out;
-}
-
 void PrintReport(const events::ImportReport& r, std::ostream& out) {
   double rate = r.seconds > 0 ? (r.accepted + r.duplicates) / r.seconds : 0;
   out << fmt::format("{}: {} accepted, {} skipped, {} rejected ({:.2f} s, {} records/s)\n",
@@ -46,15 +33,7 @@ void PrintReport(const events::ImportReport& r, std::ostream& out) {
   if (r.rejected > r.first_errors.size())
     out << "  ... and " << WithCommas(r.rejected - r.first_errors.size())
               << " more (use --rejects FILE to keep them all)\n";
-  // Stored as written, so a typo'd type ("lkie") becomes a type of its own: show it.
-  if (!r.nonstandard_types.empty()) {
-    std::string standard;
-    for (const char* t : events::kStandardTypes) standard += standard.empty() ? t : fmt::format(", {}", t);
-    out << "  non-standard types: " << CountList(r.nonstandard_types, false) << " (standard: " << standard
-              << ")\n";
-  }
-  if (!r.unknown_fields.empty())
-    out << "  unknown fields, ignored: " << CountList(r.unknown_fields, true) << "\n";
+  PrintRecordTallies(r.nonstandard_types, r.unknown_fields, out);
 }
 
 // 1 when nothing was accepted (an empty input, or every record refused): a script that imports

@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/record_tallies.h"
 #include "funnel/events/kafka_consumer.h"
 #include "funnel/serving/ingest_pipeline.h"
 
@@ -59,6 +60,7 @@ void PrintSummary(const IngestArgs& args, const events::IngestStats& st, double 
     std::cout << "  " << Count(st.commit_failures, "commit") << " failed (their events will be read again and deduplicated)\n";
   for (const auto& [partition, offset] : st.committed)
     std::cout << fmt::format("  committed {} at offset {}\n", partition, offset);
+  PrintRecordTallies(st.nonstandard_types, st.unknown_fields, std::cout);
   for (const auto& e : st.first_errors) std::cout << "  rejected " << e << "\n";
   if (st.rejected > st.first_errors.size())
     std::cout << "  ... and " << WithCommas(st.rejected - st.first_errors.size())

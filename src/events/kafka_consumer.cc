@@ -439,10 +439,16 @@ class KafkaIngestorImpl final : public KafkaIngestor {
       if (!r.ok())
         return absl::Status(r.status().code(),
                             Cat("kafka: writing to the event store: ", MessageOf(r.status())));
+      std::vector<NameCount> types, fields;
+      for (auto& [name, count] : parser_.NonstandardTypes()) types.push_back({name, count, ""});
+      for (auto& [name, count] : parser_.UnknownFields())
+        fields.push_back({name, count, std::string(JsonParser::SuggestField(name, RecordKind::kEvent))});
       std::lock_guard lock(mu_);
       ++stats_.batches;
       stats_.accepted += r->accepted;
       stats_.duplicates += r->duplicates;
+      stats_.nonstandard_types = std::move(types);
+      stats_.unknown_fields = std::move(fields);
     }
     if (dead_letters_) FUNNEL_RETURN_IF_ERROR(dead_letters_->Sync());
     if (after_durable_ && !pending_.empty()) {

@@ -367,6 +367,29 @@ TEST(KafkaIngestorTest, RefusesSettingsThatWouldCommitBeforeEventsAreDurable) {
 namespace funnel::events {
 namespace {
 
+// A typo in a producer's field or type names is as visible in a stream as in a file import.
+TEST(KafkaIngestorTalliesTest, NonStandardTypesAndUnknownFieldsOfGoodMessagesAreCounted) {
+  MockKafka kafka(1);
+  kafka.Produce(0, R"({"user":"u1","item":"i1","type":"lkie","ts":1700000000,"timestamp":1})");
+  kafka.Produce(0, R"({"user":"u2","item":"i1","type":"Like","ts":1700000001,"timestamp":1})");
+  kafka.Produce(0, R"({"user":"u3","item":"i1","type":"lkie","ts":1700000002})");
+  kafka.Flush();
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto ingestor = KafkaIngestor::Create(Options(kafka, "g-tallies"), *store, ImportConfig{});
+  ASSERT_TRUE(ingestor.ok()) << ingestor.status();
+  ASSERT_TRUE((*ingestor)->Run({.stop = Deadline(20), .max_messages = 3}).ok());
+  const IngestStats st = (*ingestor)->stats();
+  EXPECT_EQ(st.accepted, 3u);
+  ASSERT_EQ(st.nonstandard_types.size(), 1u) << "Like is the standard like";
+  EXPECT_EQ(st.nonstandard_types[0].name, "lkie");
+  EXPECT_EQ(st.nonstandard_types[0].count, 2u);
+  ASSERT_EQ(st.unknown_fields.size(), 1u);
+  EXPECT_EQ(st.unknown_fields[0].name, "timestamp");
+  EXPECT_EQ(st.unknown_fields[0].count, 2u);
+  EXPECT_EQ(st.unknown_fields[0].hint, "ts");
+}
+
 // The give-up bound is about brokers, not traffic: a reachable cluster with an empty topic
 // never trips it, an unreachable one does, in about the bound.
 TEST(KafkaIngestorGiveUpTest, AQuietReachableClusterIsNotGivenUpOnButNoBrokerIs) {

@@ -37,6 +37,7 @@
 #include "funnel/core/config.h"
 #include "funnel/core/status.h"
 #include "funnel/events/event.h"
+#include "funnel/events/import_report.h"
 #include "funnel/events/record_sink.h"
 
 namespace funnel::events {
@@ -54,6 +55,9 @@ struct IngestStats {
   // Next offset to read per "topic[partition]", as last committed by this ingestor.
   std::map<std::string, int64_t> committed;
   std::vector<std::string> first_errors;  // "topic[p]@offset: message", at most kKeptErrors
+  // As in an import's summary (import_report.h): over the good messages, most frequent first.
+  std::vector<NameCount> nonstandard_types;
+  std::vector<NameCount> unknown_fields;
   static constexpr size_t kKeptErrors = 20;
 };
 
