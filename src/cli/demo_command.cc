@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/eval_report.h"
+#include "cli/feature_value.h"
 #include "cli/format.h"
 #include "cli/store_access.h"
 #include "funnel/events/generator.h"
@@ -166,10 +167,17 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   std::vector<std::string> items = {item};
   FUNNEL_ASSIGN_OR_RETURN(features::FeatureMatrix x, online->Compute(user, items, now));
   std::cout << fmt::format("   user {} x item {} as of {}:\n", user, item, FormatUtc(now));
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<features::FeatureSpec> specs, LoadFeatureSpecs(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(std::optional<events::Item> item_meta, store->GetItem(*store->FindItem(item)));
+  FUNNEL_ASSIGN_OR_RETURN(std::optional<events::User> user_meta, store->GetUser(*store->FindUser(user)));
   for (size_t i = 0; i < x.cols; ++i) {
     float v = x.values[i];
     if (std::isnan(v)) continue;  // ratings-only features are missing on a short-video platform
-    std::cout << fmt::format("     {:<34} {:.4g}\n", online->names()[i], v);
+    auto f = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == online->names()[i]; });
+    std::cout << fmt::format("     {:<34} {}\n", online->names()[i],
+                             f == specs.end() ? fmt::format("{:.4g}", v)
+                                              : FeatureValueText(*f, v, item_meta ? &*item_meta : nullptr,
+                                                                 user_meta ? &*user_meta : nullptr));
   }
 
   std::cout << "== 5. train every retrieval source; tune on validation carve-outs; register the model\n";

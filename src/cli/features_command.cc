@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/feature_value.h"
 #include "cli/format.h"
 #include "cli/store_access.h"
 #include "funnel/features/dataset_builder.h"
@@ -139,19 +140,6 @@ Status ListFeatures(const CommonOptions& common) {
   return absl::OkStatus();
 }
 
-// How a value prints: categoricals as the string they encode, the rest as numbers.
-// Static features read the metadata stored now (the fold does the same: metadata has no
-// history), so the string comes from the event store's item and user records rather than from
-// a reverse map of codes, which would have to be built from every record at each run. It is
-// printed only when its code is the value computed, so a stale online store cannot make the
-// output disagree with what a model would see.
-std::string ShowValue(const features::FeatureSpec& f, float v, const events::Item* item, const events::User* user) {
-  if (std::isnan(v)) return "missing";
-  if (std::optional<std::string> text = features::StaticFeatureText(f, item, user))
-    if (static_cast<float>(features::CategoricalCode(*text)) == v) return text->empty() ? "\"\"" : *text;
-  return fmt::format("{:.6g}", v);
-}
-
 Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto specs, LoadFeatureSpecs(cfg));
@@ -187,7 +175,7 @@ Status ShowFeatures(const CommonOptions& common, const FeaturesArgs& args) {
     FUNNEL_CHECK(f != nullptr);  // the online store computes exactly these specs
     if (args.item.empty() && NeedsItem(specs, *f)) continue;
     const float v = x.values[i];
-    std::string shown = ShowValue(*f, v, item_meta ? &*item_meta : nullptr, user_meta ? &*user_meta : nullptr);
+    std::string shown = FeatureValueText(*f, v, item_meta ? &*item_meta : nullptr, user_meta ? &*user_meta : nullptr);
     if (f->aggregation == features::Aggregation::kRatio && std::isnan(v)) {
       // Say why, so a missing rate is not mistaken for a defect.
       auto den = std::find(names.begin(), names.end(), f->denominator);

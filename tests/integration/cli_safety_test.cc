@@ -133,6 +133,8 @@ TEST(CliDemoTest, DemoReusesItsOwnDirectoryButNotOnceSomeoneImportedIntoIt) {
   const std::vector<std::string> demo = {"demo", "--data", data, "--users", "40", "--items", "80", "--days", "2", "--no-eval"};
   ProcessResult first = Funnel(demo);
   ASSERT_EQ(first.exit_code, 0) << Describe(first);
+  // Its feature block prints categoricals as their values, as `funnel features` does.
+  EXPECT_THAT(first.out, ::testing::ContainsRegex("item_category +[a-z]+\n"));
   ProcessResult again = Funnel(demo);
   ASSERT_EQ(again.exit_code, 0) << Describe(again);
   ProcessResult imp = Funnel({"import", "events", dir.Write("mine.jsonl", TinyEvents()), "--data", data});
