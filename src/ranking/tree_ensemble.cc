@@ -181,9 +181,8 @@ Status TreeEnsembleBuilder::Depth(const JsonTree& t, size_t tree_id, int64_t nod
 }
 
 // Writes the subtree at `node` to complete-tree position `pos`. A leaf above the bottom level
-// becomes a node that always goes left (NaN threshold: x < NaN is false for every x, and NaN
-// takes the default, left), above copies of itself, so every row that reaches it ends on a
-// leaf with its value after exactly `depth` steps.
+// becomes a node above copies of itself, so every row that reaches it ends on a leaf with its
+// value after exactly `depth` steps.
 void TreeEnsembleBuilder::Place(TreeEnsemble& model, const JsonTree& t, const TreeEnsemble::Tree& layout,
                                 int64_t node, uint32_t pos, uint32_t level) {
   const uint32_t internal = (1u << layout.depth) - 1;
@@ -194,12 +193,13 @@ void TreeEnsembleBuilder::Place(TreeEnsemble& model, const JsonTree& t, const Tr
   TreeEnsemble::Node& out = model.nodes_[layout.first_node + pos];
   const bool leaf = t.left[node] == -1;
   if (leaf) {
-    out = {TreeEnsemble::kDefaultLeft, std::numeric_limits<float>::quiet_NaN()};
+    // Every leaf below holds this leaf's value, so the direction does not matter.
+    out = {0, 0.0f};
     Place(model, t, layout, node, 2 * pos + 1, level + 1);
     Place(model, t, layout, node, 2 * pos + 2, level + 1);
   } else {
-    out = {static_cast<uint32_t>(t.feature[node]) | (t.default_left[node] ? TreeEnsemble::kDefaultLeft : 0u),
-           t.condition[node]};
+    const size_t column = static_cast<size_t>(t.feature[node]) + (t.default_left[node] ? 0 : model.num_features_);
+    out = {static_cast<uint32_t>(column * TreeEnsemble::kBlock), t.condition[node]};
     Place(model, t, layout, t.left[node], 2 * pos + 1, level + 1);
     Place(model, t, layout, t.right[node], 2 * pos + 2, level + 1);
   }
@@ -227,10 +227,17 @@ Status TreeEnsembleBuilder::AddTree(TreeEnsemble& model, simdjson::dom::element 
   }
   int depth = 0;
   FUNNEL_RETURN_IF_ERROR(Depth(t, tree_id, 0, 0, depth));
-  for (size_t i = 0; i < n; ++i)
-    if (t.left[i] != -1 && t.feature[i] >= static_cast<int64_t>(model.num_features_))
+  for (size_t i = 0; i < n; ++i) {
+    if (t.left[i] == -1) continue;
+    if (t.feature[i] >= static_cast<int64_t>(model.num_features_))
       return Malformed(Cat("tree ", tree_id, " node ", i, " splits on feature ", t.feature[i], " of ",
                            model.num_features_));
+    // XGBoost never writes these; the scratch encoding of NaN (see the header) could not honour them.
+    if (std::isnan(t.condition[i]) || (t.condition[i] == -std::numeric_limits<float>::infinity() && t.default_left[i]))
+      return Malformed(Cat("tree ", tree_id, " node ", i, ": split threshold ", t.condition[i], " is not supported"));
+  }
+  if ((2 * model.num_features_ + 1) * TreeEnsemble::kBlock > std::numeric_limits<uint32_t>::max())
+    return Malformed(Cat("num_feature ", model.num_features_, " is too large"));
   TreeEnsemble::Tree layout{static_cast<uint32_t>(depth), static_cast<uint32_t>(model.nodes_.size()),
                             static_cast<uint32_t>(model.leaves_.size())};
   model.nodes_.resize(model.nodes_.size() + (size_t{1} << depth) - 1);
@@ -247,24 +254,42 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXgboostJson(std::string_view json) {
 // Tree by tree over the block: the tree's nodes stay in L1 across the block's rows, and within a
 // level the rows' steps are independent, so the core overlaps their loads instead of waiting on
 // one row's chain of dependent node loads.
-void TreeEnsemble::ScoreBlock(const float* rows, size_t n, size_t stride, float* out) const {
-  constexpr size_t kBlock = 64;
+void TreeEnsemble::ScoreBlock(const float* rows, size_t n, size_t stride, float* scratch, float* out) const {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const size_t f_count = num_features_;
+  for (size_t r = 0; r < n; ++r) {
+    const float* row = rows + r * stride;
+    for (size_t f = 0; f < f_count; ++f) {
+      const float x = row[f];
+      const bool missing = std::isnan(x);
+      scratch[f * kBlock + r] = missing ? -kInf : x;
+      scratch[(f_count + f) * kBlock + r] = missing ? kInf : x;
+    }
+  }
   float acc[kBlock];
   uint32_t pos[kBlock];
   for (size_t r = 0; r < n; ++r) acc[r] = base_margin_;
   for (const Tree& tree : trees_) {
+    const float* leaves = leaves_.data() + tree.first_leaf;
+    if (tree.depth == 0) {
+      for (size_t r = 0; r < n; ++r) acc[r] += leaves[0];
+      continue;
+    }
     const Node* nodes = nodes_.data() + tree.first_node;
-    for (size_t r = 0; r < n; ++r) pos[r] = 0;
-    for (uint32_t level = 0; level < tree.depth; ++level) {
+    // The root is the same node for every row: its column is read contiguously.
+    {
+      const float* column = scratch + nodes[0].column_offset;
+      const float threshold = nodes[0].threshold;
+      for (size_t r = 0; r < n; ++r) pos[r] = column[r] < threshold ? 1 : 2;
+    }
+    for (uint32_t level = 1; level < tree.depth; ++level) {
       for (size_t r = 0; r < n; ++r) {
         const Node node = nodes[pos[r]];
-        const float x = rows[r * stride + (node.feature_and_flag & ~kDefaultLeft)];
-        const bool left = (x < node.threshold) | (std::isnan(x) & ((node.feature_and_flag & kDefaultLeft) != 0));
-        pos[r] = 2 * pos[r] + 2 - static_cast<uint32_t>(left);
+        pos[r] = 2 * pos[r] + (scratch[node.column_offset + r] < node.threshold ? 1 : 2);
       }
     }
-    const float* leaves = leaves_.data() + tree.first_leaf - ((1u << tree.depth) - 1);
-    for (size_t r = 0; r < n; ++r) acc[r] += leaves[pos[r]];
+    const float* bottom = leaves - ((1u << tree.depth) - 1);
+    for (size_t r = 0; r < n; ++r) acc[r] += bottom[pos[r]];
   }
   for (size_t r = 0; r < n; ++r) out[r] = acc[r];
 }
@@ -279,10 +304,10 @@ Status TreeEnsemble::Margins(DenseMatrixView rows, std::span<float> out) const {
   if (rows.values.size() != rows.rows * rows.cols)
     return absl::InvalidArgumentError(
         Cat("tree ensemble: ", rows.values.size(), " values for ", rows.rows, " x ", rows.cols));
-  constexpr size_t kBlock = 64;
+  std::vector<float> scratch(2 * num_features_ * kBlock);
   for (size_t begin = 0; begin < rows.rows; begin += kBlock) {
     const size_t n = std::min(kBlock, rows.rows - begin);
-    ScoreBlock(rows.values.data() + begin * rows.cols, n, rows.cols, out.data() + begin);
+    ScoreBlock(rows.values.data() + begin * rows.cols, n, rows.cols, scratch.data(), out.data() + begin);
   }
   return absl::OkStatus();
 }

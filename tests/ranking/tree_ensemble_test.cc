@@ -113,6 +113,8 @@ void ExpectMatchesXgboost(const Case& c, uint64_t seed) {
     for (size_t j = 0; j < cols; ++j)
       if (auto it = thresholds.find(j); it != thresholds.end() && !it->second.empty())
         t[i * cols + j] = it->second[rng() % it->second.size()];
+  // And infinities, which are values, not missing, to XGBoost.
+  for (size_t i = 1; i < test_rows; i += 50) t[i * cols + i % cols] = (i % 4 == 1 ? 1 : -1) * std::numeric_limits<float>::infinity();
   DenseMatrixView view{t, test_rows, cols};
   for (bool margin : {true, false}) {
     auto expected = booster->Predict(view, margin);

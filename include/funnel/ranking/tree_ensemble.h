@@ -61,12 +61,16 @@ class TreeEnsemble {
   float base_margin() const { return base_margin_; }
 
  private:
-  // An internal node: go left when x < threshold, or when x is NaN and default_left.
+  // Rows are scored in blocks of kBlock, copied feature-major into a scratch of 2·F columns:
+  // column f holds feature f with NaN as -inf, column F + f with NaN as +inf. A node whose
+  // missing values go left reads the first, one whose go right the second, so a step is a single
+  // comparison, x < threshold, with no NaN test (models where that would be wrong, a -inf
+  // threshold with default left, are refused at load).
+  static constexpr size_t kBlock = 64;
   struct Node {
-    uint32_t feature_and_flag;  // feature index; kDefaultLeft bit set: missing goes left
-    float threshold;
+    uint32_t column_offset;  // column · kBlock in the block's scratch
+    float threshold;         // go left when x < threshold
   };
-  static constexpr uint32_t kDefaultLeft = 0x80000000u;
   struct Tree {
     uint32_t depth;        // 0: a single leaf
     uint32_t first_node;   // 2^depth - 1 internal nodes at nodes_[first_node...], level order
@@ -75,7 +79,7 @@ class TreeEnsemble {
   friend class TreeEnsembleBuilder;
 
   TreeEnsemble() = default;
-  void ScoreBlock(const float* rows, size_t n, size_t stride, float* out) const;
+  void ScoreBlock(const float* rows, size_t n, size_t stride, float* scratch, float* out) const;
 
   std::string objective_;
   bool logistic_ = false;
