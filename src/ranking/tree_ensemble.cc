@@ -251,45 +251,49 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXgboostJson(std::string_view json) {
   return TreeEnsembleBuilder::Build(json);
 }
 
-// Tree by tree over the block: the tree's nodes stay in L1 across the block's rows, and within a
-// level the rows' steps are independent, so the core overlaps their loads instead of waiting on
-// one row's chain of dependent node loads.
+// Tree by tree over the block, so the tree's nodes stay in L1 across the block's rows; within a
+// tree, kLanes rows walk down together, each lane's position in a register, so the core overlaps
+// the lanes' chains of dependent loads (node, then feature) instead of waiting on one.
 void TreeEnsemble::ScoreBlock(const float* rows, size_t n, size_t stride, float* scratch, float* out) const {
+  constexpr size_t kLanes = 8;
   constexpr float kInf = std::numeric_limits<float>::infinity();
   const size_t f_count = num_features_;
-  for (size_t r = 0; r < n; ++r) {
+  const size_t padded = (n + kLanes - 1) / kLanes * kLanes;  // rows past n score zeros, unread
+  for (size_t r = 0; r < padded; ++r) {
     const float* row = rows + r * stride;
     for (size_t f = 0; f < f_count; ++f) {
-      const float x = row[f];
+      const float x = r < n ? row[f] : 0.0f;
       const bool missing = std::isnan(x);
       scratch[f * kBlock + r] = missing ? -kInf : x;
       scratch[(f_count + f) * kBlock + r] = missing ? kInf : x;
     }
   }
   float acc[kBlock];
-  uint32_t pos[kBlock];
-  for (size_t r = 0; r < n; ++r) acc[r] = base_margin_;
+  for (size_t r = 0; r < padded; ++r) acc[r] = base_margin_;
   for (const Tree& tree : trees_) {
     const float* leaves = leaves_.data() + tree.first_leaf;
     if (tree.depth == 0) {
-      for (size_t r = 0; r < n; ++r) acc[r] += leaves[0];
+      for (size_t r = 0; r < padded; ++r) acc[r] += leaves[0];
       continue;
     }
     const Node* nodes = nodes_.data() + tree.first_node;
-    // The root is the same node for every row: its column is read contiguously.
-    {
-      const float* column = scratch + nodes[0].column_offset;
-      const float threshold = nodes[0].threshold;
-      for (size_t r = 0; r < n; ++r) pos[r] = column[r] < threshold ? 1 : 2;
-    }
-    for (uint32_t level = 1; level < tree.depth; ++level) {
-      for (size_t r = 0; r < n; ++r) {
-        const Node node = nodes[pos[r]];
-        pos[r] = 2 * pos[r] + (scratch[node.column_offset + r] < node.threshold ? 1 : 2);
-      }
-    }
+    const Node root = nodes[0];
     const float* bottom = leaves - ((1u << tree.depth) - 1);
-    for (size_t r = 0; r < n; ++r) acc[r] += bottom[pos[r]];
+    for (size_t r0 = 0; r0 < padded; r0 += kLanes) {
+      const float* lane_rows = scratch + r0;
+      uint32_t pos[kLanes];
+#pragma GCC unroll 8
+      for (size_t k = 0; k < kLanes; ++k) pos[k] = lane_rows[root.column_offset + k] < root.threshold ? 1 : 2;
+      for (uint32_t level = 1; level < tree.depth; ++level) {
+#pragma GCC unroll 8
+        for (size_t k = 0; k < kLanes; ++k) {
+          const Node node = nodes[pos[k]];
+          pos[k] = 2 * pos[k] + (lane_rows[node.column_offset + k] < node.threshold ? 1 : 2);
+        }
+      }
+#pragma GCC unroll 8
+      for (size_t k = 0; k < kLanes; ++k) acc[r0 + k] += bottom[pos[k]];
+    }
   }
   for (size_t r = 0; r < n; ++r) out[r] = acc[r];
 }

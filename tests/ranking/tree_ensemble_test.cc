@@ -176,6 +176,27 @@ TEST(TreeEnsembleTest, LogisticOutputIsTheSigmoidOfTheMargin) {
   for (size_t i = 0; i < 300; ++i) EXPECT_NEAR(p[i], 1 / (1 + std::exp(-double(m[i]))), 1e-6);
 }
 
+TEST(TreeEnsembleTest, ScoresDoNotDependOnTheBatchSize) {
+  std::mt19937_64 rng(8);
+  const size_t cols = 6, rows = 131;
+  std::vector<float> x = RandomRows(rows, cols, 0.2, rng), y(rows);
+  for (size_t i = 0; i < rows; ++i) y[i] = Signal(&x[i * cols], cols);
+  XgboostTrainOptions opt;
+  opt.params = {{"objective", "reg:squarederror"}, {"max_depth", "5"}};
+  opt.num_boost_round = 30;
+  auto booster = XgboostBooster::Train({{x, rows, cols}, y, {}, {}}, nullptr, opt);
+  ASSERT_TRUE(booster.ok()) << booster.status();
+  auto model = TreeEnsemble::FromXgboostJson(*booster->SaveJson());
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<float> batch(rows);
+  ASSERT_TRUE(model->Predict({x, rows, cols}, batch).ok());
+  for (size_t i = 0; i < rows; ++i) {
+    float one = 0;
+    ASSERT_TRUE(model->Predict({{&x[i * cols], cols}, 1, cols}, {&one, 1}).ok());
+    EXPECT_EQ(one, batch[i]) << "row " << i;
+  }
+}
+
 // A small valid model to break in the tests below.
 std::string SmallModelJson() {
   std::mt19937_64 rng(3);
