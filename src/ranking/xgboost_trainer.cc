@@ -139,8 +139,8 @@ StatusOr<XgboostBooster> XgboostBooster::Train(const XgboostData& train, const X
   BoosterHandle raw = nullptr;
   FUNNEL_XGB(XGBoosterCreate(caches, validation != nullptr ? 2 : 1, &raw));
   XgboostBooster booster(raw, train.features.cols);
-  // Defaults first so options.params can override them; one thread because Funnel decides
-  // parallelism itself (a trainer per core beats XGBoost's threads on small data).
+  // Defaults first so options.params can override them. One thread unless asked otherwise: a
+  // library on a shared server should not take every core behind its caller's back.
   for (const auto& [key, value] : {std::pair<const char*, const char*>{"tree_method", "hist"},
                                    {"nthread", "1"}, {"verbosity", "0"}})
     FUNNEL_XGB(XGBoosterSetParam(raw, key, value));

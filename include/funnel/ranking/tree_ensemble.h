@@ -3,14 +3,15 @@
 //
 // Why hand-written rather than XGBoost's predict: ranking 500 candidates with 200 trees is on
 // every request's critical path, and XGBoost's inplace predict pays per call for parsing a JSON
-// config and an array interface, a proxy DMatrix and thread-local buffers, then walks a general
-// node layout (RegTree nodes with parent links, statistics, categorical support). Here every
-// tree is a complete binary tree of its own depth in one contiguous array, so a step down is an
-// index computation with no child pointer to load, and rows are scored in blocks, one tree over a
-// whole block at a time, so the tree's nodes stay in L1 while a block is scored. Target and
-// measurement: bench/tree_eval_bench.cc (≤ 0.5 × XGBoost's inplace predict for 500 rows x 200
-// trees of depth 6 x 30 features on one thread). tree_ensemble_test checks it against XGBoost's
-// own predictions on trained models.
+// config and an array interface and for a proxy DMatrix, then walks a general node layout (nodes
+// with child pointers, a NaN test per step, categorical support). Here every tree is a complete
+// binary tree of its own depth in one contiguous array, so a step down is one load, one
+// comparison and an index computation; rows are scored in blocks of 64, one tree over a whole
+// block at a time so the tree's nodes stay in L1, 8 rows walking down together so their chains
+// of dependent loads overlap; missing values are resolved once per block (see Node). Target
+// and measurement: bench/tree_eval_bench.cc, ≤ 0.5 × XGBoost's inplace predict for 500 rows x
+// 200 trees of depth 6 x 30 features on one thread. tree_ensemble_test checks it against
+// XGBoost's own predictions on trained models.
 //
 //   FUNNEL_ASSIGN_OR_RETURN(TreeEnsemble model, TreeEnsemble::FromXgboostJson(json));
 //   std::vector<float> scores(rows);
@@ -18,8 +19,9 @@
 //
 // Supported: gbtree models with objective binary:logistic, reg:squarederror, rank:pairwise,
 // rank:ndcg (one output per row), numerical splits only. Missing values are NaN and go the way
-// XGBoost sends them (each split's default_left). Categorical splits are refused: Funnel's
-// models do not use them (categories reach the trees as numeric codes and counts).
+// XGBoost sends them (each split's default_left). Categorical splits are refused with an error,
+// not scored wrongly: Funnel trains its trees without them (no enable_categorical), so the
+// evaluator does not implement them.
 //
 // Thread-safety: immutable after construction; Predict and Margins may run concurrently.
 #pragma once
@@ -43,8 +45,8 @@ class TreeEnsemble {
 
   // Parses a model saved by XGBoost 1.7 as JSON (XgboostBooster::SaveJson). Fails with
   // InvalidArgument naming what is wrong on malformed JSON, a missing or inconsistent field, an
-  // unsupported booster or objective, a categorical split, multi-output models, or a tree
-  // deeper than kMaxDepth.
+  // unsupported booster or objective, a categorical split, multi-output models, a tree deeper
+  // than kMaxDepth, or a split threshold XGBoost never writes (NaN, or -inf with default left).
   static StatusOr<TreeEnsemble> FromXgboostJson(std::string_view json);
 
   // Raw scores: base margin plus the leaves of every tree, summed in float in tree order as
@@ -61,7 +63,7 @@ class TreeEnsemble {
   float base_margin() const { return base_margin_; }
 
  private:
-  // Rows are scored in blocks of kBlock, copied feature-major into a scratch of 2·F columns:
+  // Rows are scored in blocks of kBlock rows, copied feature-major into a scratch of 2·F columns:
   // column f holds feature f with NaN as -inf, column F + f with NaN as +inf. A node whose
   // missing values go left reads the first, one whose go right the second, so a step is a single
   // comparison, x < threshold, with no NaN test (models where that would be wrong, a -inf

@@ -13,8 +13,9 @@
 // XGBGetLastError's text; no XGBoost exception or abort crosses this interface.
 //
 // Thread-safety: Train and LoadJson are reentrant. Predict and SaveJson may run concurrently on
-// one booster (XGBoost keeps their output buffers per thread); a booster is move-only and owns
-// its handle.
+// one booster (XGBoost documents prediction as thread-safe since 1.4 and keeps the C API's
+// output buffers per thread); SetParam must not run concurrently with anything. A booster is
+// move-only and owns its handle.
 #pragma once
 
 #include <cstddef>
