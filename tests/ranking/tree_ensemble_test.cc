@@ -316,6 +316,29 @@ TEST(XgboostTrainerTest, EarlyStoppingKeepsTheTreesUpToTheBestRound) {
   EXPECT_EQ(model->num_trees(), static_cast<size_t>(ev.best_iteration + 1));
 }
 
+TEST(XgboostTrainerTest, EarlyStoppingOnARankingMetricMaximizesIt) {
+  std::mt19937_64 rng(13);
+  const size_t rows = 800, cols = 5;
+  std::vector<float> x = RandomRows(rows, cols, 0.1, rng), vx = RandomRows(rows, cols, 0.1, rng), y(rows), vy(rows);
+  std::normal_distribution<float> noise(0, 1.5f);
+  for (size_t i = 0; i < rows; ++i) {
+    y[i] = std::clamp(std::floor(Signal(&x[i * cols], cols) + noise(rng) + 2), 0.0f, 4.0f);
+    vy[i] = std::clamp(std::floor(Signal(&vx[i * cols], cols) + noise(rng) + 2), 0.0f, 4.0f);
+  }
+  std::vector<uint32_t> groups(rows / 20, 20);
+  XgboostTrainOptions opt;
+  opt.params = {{"objective", "rank:ndcg"}, {"max_depth", "4"}, {"eta", "0.5"}, {"eval_metric", "ndcg@5"}};
+  opt.num_boost_round = 200;
+  opt.early_stopping_rounds = 10;
+  XgboostData train{{x, rows, cols}, y, {}, groups}, valid{{vx, rows, cols}, vy, {}, groups};
+  auto booster = XgboostBooster::Train(train, &valid, opt);
+  ASSERT_TRUE(booster.ok()) << booster.status();
+  const XgboostEvalResult& ev = booster->eval();
+  EXPECT_EQ(ev.metric, "ndcg@5");
+  EXPECT_DOUBLE_EQ(*std::max_element(ev.history.begin(), ev.history.end()), ev.best_score);
+  EXPECT_EQ(booster->boosted_rounds(), ev.best_iteration + 1);
+}
+
 TEST(XgboostTrainerTest, WeightsAndJsonRoundTripKeepPredictions) {
   std::mt19937_64 rng(12);
   std::vector<float> x = RandomRows(400, 4, 0.1, rng), y(400), w(400);
