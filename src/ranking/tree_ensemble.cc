@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 
 namespace funnel::ranking {
 namespace {
@@ -260,9 +261,9 @@ void TreeEnsemble::ScoreBlock(const float* rows, size_t n, size_t stride, float*
   const size_t f_count = num_features_;
   const size_t padded = (n + kLanes - 1) / kLanes * kLanes;  // rows past n score zeros, unread
   for (size_t r = 0; r < padded; ++r) {
-    const float* row = rows + r * stride;
+    const float* row = r < n ? rows + r * stride : nullptr;
     for (size_t f = 0; f < f_count; ++f) {
-      const float x = r < n ? row[f] : 0.0f;
+      const float x = row != nullptr ? row[f] : 0.0f;
       const bool missing = std::isnan(x);
       scratch[f * kBlock + r] = missing ? -kInf : x;
       scratch[(f_count + f) * kBlock + r] = missing ? kInf : x;
