@@ -173,9 +173,9 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   for (size_t i = 0; i < x.cols; ++i) {
     float v = x.values[i];
     if (std::isnan(v)) continue;  // ratings-only features are missing on a short-video platform
-    auto f = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == online->names()[i]; });
+    const features::FeatureSpec* f = FindSpec(specs, online->names()[i]);
     std::cout << fmt::format("     {:<34} {}\n", online->names()[i],
-                             f == specs.end() ? fmt::format("{:.4g}", v)
+                             f == nullptr ? fmt::format("{:.4g}", v)
                                               : FeatureValueText(*f, v, item_meta ? &*item_meta : nullptr,
                                                                  user_meta ? &*user_meta : nullptr));
   }

@@ -1,5 +1,6 @@
 #include "cli/feature_value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -8,6 +9,11 @@
 #include "funnel/features/feature_fold.h"
 
 namespace funnel::cli {
+
+const features::FeatureSpec* FindSpec(const std::vector<features::FeatureSpec>& specs, std::string_view name) {
+  auto it = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == name; });
+  return it == specs.end() ? nullptr : &*it;
+}
 
 // How a value prints: categoricals as the string they encode, the rest as numbers.
 // Static features read the metadata stored now (the fold does the same: metadata has no

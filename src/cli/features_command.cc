@@ -41,11 +41,6 @@ bool NeedsItem(const std::vector<features::FeatureSpec>& specs, const features::
   return f.entity != features::Entity::kUser && f.entity != features::Entity::kGlobal;
 }
 
-const features::FeatureSpec* FindSpec(const std::vector<features::FeatureSpec>& specs, std::string_view name) {
-  auto it = std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.name == name; });
-  return it == specs.end() ? nullptr : &*it;
-}
-
 // "user x category" rather than the config's user_category: the pair is the entity.
 std::string EntityLabel(features::Entity e) {
   switch (e) {

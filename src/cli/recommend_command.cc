@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "absl/strings/ascii.h"
+
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/store_access.h"
@@ -27,13 +29,6 @@ struct RecommendArgs {
 constexpr int kMaxK = 1000;
 constexpr size_t kNamedUsers = 5;  // how many ids a stderr report names before "..."
 
-std::string_view Trim(std::string_view s) {
-  const char* ws = " \t\r\n\v\f";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
 StatusOr<std::vector<std::string>> ReadUsers(const std::string& path) {
   std::ifstream file;
   if (path != "-") {
@@ -43,7 +38,7 @@ StatusOr<std::vector<std::string>> ReadUsers(const std::string& path) {
   std::istream& in = path == "-" ? std::cin : file;
   std::vector<std::string> users;
   for (std::string line; std::getline(in, line);)
-    if (std::string_view id = Trim(line); !id.empty()) users.emplace_back(id);
+    if (absl::string_view id = absl::StripAsciiWhitespace(line); !id.empty()) users.emplace_back(id.data(), id.size());
   if (in.bad()) return absl::DataLossError(Cat("read error in ", path == "-" ? "<stdin>" : path));
   if (users.empty())
     return absl::InvalidArgumentError(Cat(path == "-" ? "<stdin>" : path, " holds no user id (one per line)"));

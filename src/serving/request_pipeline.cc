@@ -41,8 +41,8 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
   retrieval::UserState state;
   if (std::optional<UserIdx> u = store_.FindUser(request.user)) {
     FUNNEL_ASSIGN_OR_RETURN(state, retrieval::BuildUserState(store_, *rule_, *u, out.at, m->manifest().data.recent_items));
-    out.known_user = !state.exclude.empty();
-    out.history = out.known_user ? UserHistory::kHistory : UserHistory::kNoEventsBeforeAt;
+    // Every item the user touched before `at` is excluded: none means no events before `at`.
+    out.history = state.exclude.empty() ? UserHistory::kNoEventsBeforeAt : UserHistory::kHistory;
   }
   for (const std::string& id : request.exclude)
     if (std::optional<ItemIdx> i = store_.FindItem(id)) state.exclude.insert(Raw(*i));

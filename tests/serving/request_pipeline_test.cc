@@ -46,7 +46,7 @@ TEST_F(RequestPipelineTest, ARequestWithoutTimeIsAnsweredJustPastTheNewestStored
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->at, Timestamp::FromMicros(TestStore::At(3 * TestStore::kDay).micros() + 1));
   EXPECT_EQ(r->at, DefaultRequestTime(store_.store()));
-  EXPECT_TRUE(r->known_user) << "its event at the newest time is before the request time";
+  EXPECT_TRUE(r->known_user()) << "its event at the newest time is before the request time";
   auto explicit_time = p.Recommend({.user = "u20", .k = 3, .at = r->at});
   ASSERT_TRUE(explicit_time.ok());
   EXPECT_EQ(Items(*explicit_time), Items(*r));
@@ -79,7 +79,7 @@ TEST_F(RequestPipelineTest, UnknownUsersAreExpectedAndGetTheListsThatNeedNoHisto
   RequestPipeline p(store_.store(), handle_, EventsConfig{});
   auto r = p.Recommend({.user = "nobody", .k = 2, .at = TestStore::At(TestStore::kDay)});
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_FALSE(r->known_user);
+  EXPECT_FALSE(r->known_user());
   EXPECT_EQ(r->items.size(), 2u);
 }
 

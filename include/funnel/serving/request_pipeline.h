@@ -71,8 +71,8 @@ enum class UserHistory {
 struct Recommendation {
   std::string model_version;
   Timestamp at;             // the time the request was answered as of
-  bool known_user = false;  // the user has events before `at` (history == kHistory)
   UserHistory history = UserHistory::kUnknownUser;
+  bool known_user() const { return history == UserHistory::kHistory; }  // events before `at`
   size_t candidates = 0;    // size of the merged candidate set
   // Why a list can be shorter than k: the model's catalog, and how many of its items this
   // request excluded (the user's consumed items plus Request::exclude).
