@@ -42,6 +42,7 @@ void AddStatsCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddFeaturesCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddTrainCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddRecommendCommand(CLI::App& app, CommonOptions& common, int* exit_code);
+void AddRankCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddTuneCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddEvalCommand(CLI::App& app, CommonOptions& common, int* exit_code);
 void AddDemoCommand(CLI::App& app, CommonOptions& common, int* exit_code);

@@ -27,14 +27,16 @@ struct EvalArgs {
 
 // The --json file (docs/formats/json.md).
 std::string EvalJson(const training::EvaluationReport& r,
-                     const std::vector<std::optional<eval::MetricValue>>& vs_popular) {
+                     const std::vector<std::optional<eval::MetricValue>>& vs_popular,
+                     const std::optional<eval::MetricValue>& vs_fusion) {
   JsonWriter w;
   w.StartObject().Key("protocol").String("rolling-origin temporal, docs/protocol.md").Key("folds").StartArray();
   for (const auto& f : r.folds) {
     w.StartObject().Key("fold").Int(f.fold).Key("cutoff").Double(f.cutoff.seconds());
     w.Key("end").Double(f.end.seconds()).Key("train_events").Uint(f.train_events);
     w.Key("window_events").Uint(f.window_events).Key("catalog").Uint(f.catalog).Key("users").Uint(f.users);
-    w.Key("train_seconds").Double(f.train_seconds).Key("rows").StartObject();
+    w.Key("train_seconds").Double(f.train_seconds).Key("ranking").String(f.ranking_verdict);
+    w.Key("rows").StartObject();
     for (size_t k = 0; k < r.rows.size(); ++k) {
       w.Key(r.rows[k]);
       eval::WriteMetricsJson(w, r.metrics[k].Fold(f.fold));
@@ -57,6 +59,11 @@ std::string EvalJson(const training::EvaluationReport& r,
     if (!vs_popular[k]) continue;
     w.Key(r.rows[k]);
     eval::WriteMetricValueJson(w, *vs_popular[k]);
+  }
+  w.EndObject().Key("ndcg10_final_minus_fusion").StartObject();
+  if (vs_fusion) {
+    w.Key("final");
+    eval::WriteMetricValueJson(w, *vs_fusion);
   }
   w.EndObject().EndObject();
   w.EndLine();
@@ -96,19 +103,31 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
                                  vs_popular[k]->stderr_ > 0 ? vs_popular[k]->mean / vs_popular[k]->stderr_ : 0.0);
     }
   }
+  // The ranking stage against retrieval alone, paired: what the ranker earns (0 where the fusion won).
+  std::optional<eval::MetricValue> vs_fusion;
+  const auto fusion = std::find(r.rows.begin(), r.rows.end(), "fusion");
+  if (fusion != r.rows.end()) {
+    vs_fusion = r.metrics.back().PairedDifference(r.metrics[fusion - r.rows.begin()], &eval::UserMetrics::ndcg10);
+    if (vs_fusion)
+      table << fmt::format("\nNDCG@10 of the final list minus the fusion's (the ranking stage), paired: {:+.4f} ±{:.4f}"
+                           "  ({:.1f} standard errors)\n",
+                           vs_fusion->mean, vs_fusion->stderr_, vs_fusion->stderr_ > 0 ? vs_fusion->mean / vs_fusion->stderr_ : 0.0);
+  }
   table << "\nper fold (NDCG@10 of the final list):";
   for (int f : r.metrics.back().folds()) table << fmt::format("  fold {}: {:.4f}", f, r.metrics.back().Fold(f).ndcg10.mean);
   table << "\nchosen on each fold's validation carve-out:\n";
   for (const auto& f : r.folds)
     for (const auto& v : f.validation)
       if (!v.params.empty()) table << fmt::format("  fold {} {:<9} {}\n", f.fold, v.name, v.params);
+  for (const auto& f : r.folds)
+    if (!f.ranking_verdict.empty()) table << fmt::format("  fold {} {}\n", f.fold, f.ranking_verdict);
 
   if (args.json == "-") {
-    std::cout << EvalJson(r, vs_popular) << std::flush;
+    std::cout << EvalJson(r, vs_popular, vs_fusion) << std::flush;
     if (!std::cout) return absl::InternalError("cannot write the JSON to stdout");
   } else if (!args.json.empty()) {
     std::ofstream out(args.json);
-    out << EvalJson(r, vs_popular);
+    out << EvalJson(r, vs_popular, vs_fusion);
     if (!out) return absl::InternalError(Cat("cannot write ", args.json));
     table << "wrote " << args.json << "\n";
   }

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   funnel::cli::AddStatsCommand(app, common, &exit_code);
   funnel::cli::AddTrainCommand(app, common, &exit_code);
   funnel::cli::AddRecommendCommand(app, common, &exit_code);
+  funnel::cli::AddRankCommand(app, common, &exit_code);
   funnel::cli::AddTuneCommand(app, common, &exit_code);
   funnel::cli::AddEvalCommand(app, common, &exit_code);
   funnel::cli::AddFeaturesCommand(app, common, &exit_code);

@@ -40,11 +40,12 @@ Status RunTrain(const CommonOptions& common, const TrainArgs& args) {
   if (!trained.validation.empty()) {
     std::cout << fmt::format("validation carve-out ({}, the last {:.0f}% of the training events):\n",
                              Count(trained.validation_users, "user"), topt.validation_fraction * 100);
-    std::cout << fmt::format("{:<10} {:>8} {:>9} {:>9}  {}\n", "", "NDCG@10", "Recall@20", "HitRate@10", "chosen");
+    std::cout << fmt::format("{:<22} {:>8} {:>9} {:>9}  {}\n", "", "NDCG@10", "Recall@20", "HitRate@10", "chosen");
     for (const auto& v : trained.validation)
-      std::cout << fmt::format("{:<10} {:>8.4f} {:>9.4f} {:>9.4f}   {}\n", v.name, v.metrics.ndcg10.mean,
+      std::cout << fmt::format("{:<22} {:>8.4f} {:>9.4f} {:>9.4f}   {}\n", v.name, v.metrics.ndcg10.mean,
                                v.metrics.recall20.mean, v.metrics.hit10.mean, v.params);
   }
+  if (!trained.ranking_verdict.empty()) std::cout << "ranking: " << trained.ranking_verdict << "\n";
   return absl::OkStatus();
 }
 

@@ -57,6 +57,10 @@ std::string ManifestJson(const ModelManifest& m) {
     w.EndObject();
   }
   w.EndArray();
+  if (!m.ranker.empty()) {
+    w.Key("ranker").StartObject().Key("kind").String(m.ranker).Key("depth").Uint(m.ranker_depth).EndObject();
+  }
+  if (!m.ranking_verdict.empty()) w.Key("ranking_verdict").String(m.ranking_verdict);
   // The checksum field is written last, so the text so far is exactly what kChecksumField follows.
   // It is computed before the key is written: `w.text()` views the writer's buffer, which the
   // key may reallocate (C++17 evaluates Key() before String()'s argument).
@@ -187,6 +191,15 @@ StatusOr<ModelManifest> ParseManifest(const std::string& path) {
       m.validation.push_back(std::move(row));
     }
   }
+  // Optional: manifests of models without a ranker (and of builds before rankers) lack both.
+  simdjson::dom::element ranker;
+  if (!root["ranker"].get(ranker)) {
+    FUNNEL_RETURN_IF_ERROR(need(ranker["kind"].get(sv)));
+    m.ranker = std::string(sv);
+    FUNNEL_RETURN_IF_ERROR(need(ranker["depth"].get(u64)));
+    m.ranker_depth = u64;
+  }
+  if (!root["ranking_verdict"].get(sv)) m.ranking_verdict = std::string(sv);
   return m;
 }
 
@@ -261,9 +274,15 @@ StatusOr<std::string> ModelRegistry::Register(const BundleContents& trained, con
   m.validation = trained.validation;
   m.validation_users = trained.validation_users;
   m.train_seconds = trained.seconds;
+  m.ranking_verdict = trained.ranking_verdict;
   for (const retrieval::SourceSlot& s : trained.slots) {
     m.sources.push_back({std::string(s.source->name()), s.quota, s.weight});
     FUNNEL_RETURN_IF_ERROR(s.source->Save(tmp));
+  }
+  if (trained.ranker != nullptr) {
+    m.ranker = trained.ranker->kind();
+    m.ranker_depth = trained.ranker->depth();
+    FUNNEL_RETURN_IF_ERROR(trained.ranker->Save(tmp + "/ranker.blob"));
   }
   // Item ids in index order: a server without the event store names items from this.
   std::string names;
@@ -309,6 +328,13 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
   }
   model->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), model->manifest_.max_candidates,
                                                        model->manifest_.fusion);
+  if (!model->manifest_.ranker.empty()) {
+    FUNNEL_ASSIGN_OR_RETURN(model->ranker_, ranking::CandidateRanker::Load(dir + "/ranker.blob"));
+    // The ranker's rows are the merger's sources in the merger's order: anything else would
+    // feed it the wrong columns.
+    if (model->ranker_->features() != ranking::CandidateFeatureNames(model->merger_->SourceNames()))
+      return absl::DataLossError(Cat(dir, "/ranker.blob: its features do not match the model's sources"));
+  }
   return std::shared_ptr<const RetrievalModel>(std::move(model));
 }
 
@@ -320,6 +346,7 @@ std::shared_ptr<const RetrievalModel> RetrievalModel::WithSource(const retrieval
   auto copy = std::make_shared<RetrievalModel>();
   copy->manifest_ = manifest_;
   copy->items_ = items_;
+  copy->ranker_ = ranker_;
   copy->merger_ = std::make_unique<retrieval::Merger>(std::move(slots), merger_->max_candidates(), merger_->fusion());
   return copy;
 }

@@ -1,7 +1,13 @@
 #include "funnel/serving/request_pipeline.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "funnel/model/live_covisit.h"
+#include "funnel/ranking/candidate_ranker.h"
 
 namespace funnel::serving {
 
@@ -23,15 +29,31 @@ RequestPipeline::RequestPipeline(const store::EventStore& store, const ModelHand
                                  const EventsConfig& events)
     : store_(store), models_(models), events_(events) {}
 
-StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
+StatusOr<std::shared_ptr<const model::RetrievalModel>> RequestPipeline::Snapshot() {
   // One snapshot for the whole request: a model published meanwhile serves the next one.
-  const std::shared_ptr<const model::RetrievalModel> m = models_.Get();
+  std::shared_ptr<const model::RetrievalModel> m = models_.Get();
   if (m == nullptr) return absl::FailedPreconditionError("no model is loaded: run funnel train first");
-  if (request.k == 0) return absl::InvalidArgumentError("k must be at least 1");
   if (rule_model_ != m.get()) {
     rule_ = std::make_unique<retrieval::StrengthRule>(store_, events_, m->manifest().data);
     rule_model_ = m.get();
   }
+  return m;
+}
+
+Status RequestPipeline::StateOf(const model::RetrievalModel& m, const std::string& user, Timestamp at,
+                                retrieval::UserState* state, UserHistory* history) {
+  *history = UserHistory::kUnknownUser;
+  if (std::optional<UserIdx> u = store_.FindUser(user)) {
+    FUNNEL_ASSIGN_OR_RETURN(*state, retrieval::BuildUserState(store_, *rule_, *u, at, m.manifest().data.recent_items));
+    // Every item the user touched before `at` is excluded: none means no events before `at`.
+    *history = state->exclude.empty() ? UserHistory::kNoEventsBeforeAt : UserHistory::kHistory;
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
+  FUNNEL_ASSIGN_OR_RETURN(const std::shared_ptr<const model::RetrievalModel> m, Snapshot());
+  if (request.k == 0) return absl::InvalidArgumentError("k must be at least 1");
 
   Recommendation out;
   out.model_version = m->manifest().version;
@@ -39,11 +61,7 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
 
   // Step: the user's state as of the request time.
   retrieval::UserState state;
-  if (std::optional<UserIdx> u = store_.FindUser(request.user)) {
-    FUNNEL_ASSIGN_OR_RETURN(state, retrieval::BuildUserState(store_, *rule_, *u, out.at, m->manifest().data.recent_items));
-    // Every item the user touched before `at` is excluded: none means no events before `at`.
-    out.history = state.exclude.empty() ? UserHistory::kNoEventsBeforeAt : UserHistory::kHistory;
-  }
+  FUNNEL_RETURN_IF_ERROR(StateOf(*m, request.user, out.at, &state, &out.history));
   for (const std::string& id : request.exclude)
     if (std::optional<ItemIdx> i = store_.FindItem(id)) state.exclude.insert(Raw(*i));
   out.catalog = m->num_items();
@@ -54,8 +72,11 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
   retrieval::CandidateSet c = merger.Candidates(state, out.at);
   out.candidates = c.items.size();
 
-  // Step: fuse (ranking and re-ranking will follow here).
-  std::vector<retrieval::Candidate> top = merger.Fuse(c, request.k);
+  // Step: fuse, then rank the top of the fused order (the model's ranker; the fused order
+  // alone when the fusion won on validation).
+  ranking::CandidateRows rows;
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<retrieval::Candidate> top,
+                          ranking::RankCandidates(c, state, merger, m->ranker(), request.k, &rows));
 
   absl::flat_hash_map<uint32_t, size_t> row;  // item -> candidate row, for explain
   if (request.explain)
@@ -72,6 +93,81 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
     for (size_t s = 0; s < c.sources; ++s)
       it.sources.push_back({std::string(merger.slots()[s].source->name()), c.Score(found->second, s),
                             ((c.found_by[found->second] >> s) & 1u) != 0});
+  }
+  return out;
+}
+
+StatusOr<Ranking> RequestPipeline::Rank(const RankRequest& request) {
+  FUNNEL_ASSIGN_OR_RETURN(const std::shared_ptr<const model::RetrievalModel> m, Snapshot());
+  Ranking out;
+  out.model_version = m->manifest().version;
+  out.at = request.at.value_or(DefaultRequestTime(store_));
+  retrieval::UserState state;
+  FUNNEL_RETURN_IF_ERROR(StateOf(*m, request.user, out.at, &state, &out.history));
+  const retrieval::Merger& merger = m->merger();
+
+  // Which sources would have retrieved each item for this user (a feature the ranker learned
+  // from): the same retrieval a recommendation runs, consumed items excluded as there.
+  const retrieval::CandidateSet retrieved = merger.Candidates(state, out.at);
+  absl::flat_hash_map<uint32_t, uint32_t> found_by;
+  for (size_t j = 0; j < retrieved.items.size(); ++j) found_by.emplace(retrieved.items[j], retrieved.found_by[j]);
+
+  // The request's items in its order, repeats dropped. Unknown items get indexes past the
+  // model's catalog (never a real item's) and no source score.
+  retrieval::CandidateSet c;
+  c.sources = merger.slots().size();
+  std::vector<std::string_view> ids;
+  std::vector<bool> known;
+  absl::flat_hash_set<std::string_view> seen;
+  std::vector<uint32_t> known_items;
+  for (const std::string& id : request.items) {
+    if (!seen.insert(id).second) {
+      ++out.repeats;
+      continue;
+    }
+    std::optional<ItemIdx> i = store_.FindItem(id);
+    const bool in_model = i && Raw(*i) < m->num_items();
+    const uint32_t index = in_model ? Raw(*i) : m->num_items() + static_cast<uint32_t>(ids.size());
+    ids.push_back(id);
+    known.push_back(in_model);
+    c.items.push_back(index);
+    auto f = found_by.find(index);
+    c.found_by.push_back(in_model && f != found_by.end() ? f->second : 0u);
+    if (in_model) known_items.push_back(index);
+  }
+  const size_t n = c.items.size();
+  c.scores.assign(n * c.sources, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> scored(known_items.size());
+  for (size_t s = 0; s < c.sources; ++s) {
+    merger.slots()[s].source->Score(state, known_items, out.at, scored);
+    for (size_t j = 0, k = 0; j < n; ++j)
+      if (known[j]) c.scores[j * c.sources + s] = scored[k++];
+  }
+
+  // Scores per request position: the ranker's over every item, or the fusion's.
+  std::vector<float> score(n, 0.0f);
+  if (n > 0) {
+    ranking::CandidateRows rows;
+    if (const ranking::CandidateRanker* ranker = m->ranker()) {
+      ranking::ComputeCandidateRows(c, state, merger, n, &rows);
+      std::vector<float> by_row(n);
+      FUNNEL_RETURN_IF_ERROR(ranker->Score({rows.values, n, rows.cols}, by_row));
+      for (size_t r = 0; r < n; ++r) score[rows.candidate[r]] = by_row[r];
+    } else {
+      const std::vector<retrieval::Candidate> fused = merger.Fuse(c, n);
+      absl::flat_hash_map<uint32_t, float> by_item;
+      for (const retrieval::Candidate& f : fused) by_item.emplace(f.item, f.score);
+      for (size_t j = 0; j < n; ++j) score[j] = by_item[c.items[j]];
+    }
+  }
+  std::vector<uint32_t> order(n);
+  for (uint32_t j = 0; j < n; ++j) order[j] = j;
+  auto key = [&](uint32_t j) { return std::isnan(score[j]) ? -std::numeric_limits<float>::infinity() : score[j]; };
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return key(a) > key(b); });
+  out.items.reserve(n);
+  for (size_t r = 0; r < n; ++r) {
+    const uint32_t j = order[r];
+    out.items.push_back({std::string(ids[j]), static_cast<uint32_t>(r + 1), key(j), known[j]});
   }
   return out;
 }

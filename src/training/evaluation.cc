@@ -22,6 +22,7 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
     if (report.rows.empty()) {
       report.rows = merger.SourceNames();
       report.rows.push_back("candidates");
+      report.rows.push_back("fusion");
       report.rows.push_back("final");
       report.metrics.resize(report.rows.size());
     }
@@ -31,8 +32,10 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
     // Per user and row: the metrics and the top-20 list (for coverage).
     std::vector<std::vector<eval::UserMetrics>> m(states.size(), std::vector<eval::UserMetrics>(rows));
     std::vector<std::vector<std::vector<ItemIdx>>> tops(states.size(), std::vector<std::vector<ItemIdx>>(rows));
+    std::vector<Status> failed(states.size());
     ParallelFor(states.size(), threads, [&](size_t begin, size_t end, int) {
       std::vector<retrieval::Candidate> found;
+      ranking::CandidateRows ranked_rows;
       for (size_t u = begin; u < end; ++u) {
         const auto& truth = split.users[u].truth;
         for (size_t s = 0; s < sources; ++s) {
@@ -48,13 +51,24 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
         tops[u][sources].assign(all.begin(), all.begin() + std::min<size_t>(20, all.size()));
         m[u][sources + 1] = eval::ScoreList(tops[u][sources], truth);
         tops[u][sources + 1] = tops[u][sources];
+        // The final list: what the request pipeline serves (ranking/candidate_ranker.h).
+        StatusOr<std::vector<retrieval::Candidate>> final_list =
+            ranking::RankCandidates(c, states[u], merger, model.ranker.get(), 20, &ranked_rows);
+        if (!final_list.ok()) {
+          failed[u] = final_list.status();
+          continue;
+        }
+        for (const auto& r : *final_list) tops[u][sources + 2].push_back(ItemIdx{r.item});
+        m[u][sources + 2] = eval::ScoreList(tops[u][sources + 2], truth);
       }
     }, 8);
+    for (const Status& s : failed) FUNNEL_RETURN_IF_ERROR(s);
     for (size_t u = 0; u < states.size(); ++u)
       for (size_t r = 0; r < rows; ++r) report.metrics[r].Add(split.fold, m[u][r], tops[u][r]);
     for (size_t r = 0; r < rows; ++r) report.metrics[r].SetCatalogSize(split.fold, split.catalog.size());
     report.folds.push_back({split.fold, split.cutoff, split.end, split.train_events, split.window_events,
-                            split.catalog.size(), split.users.size(), model.seconds, model.validation});
+                            split.catalog.size(), split.users.size(), model.seconds, model.validation,
+                            model.ranking_verdict});
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

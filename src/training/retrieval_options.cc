@@ -1,6 +1,9 @@
 #include "funnel/training/retrieval_options.h"
 
+#include <algorithm>
+
 #include "funnel/core/toml_table.h"
+#include "funnel/ranking/candidate_ranker.h"
 
 namespace funnel::training {
 
@@ -70,6 +73,21 @@ Status BindRetrieval(Io& r, O& o) {
   return r.Done();
 }
 
+// Every [ranking] key, the same way.
+template <typename Io, typename O>
+Status BindRanking(Io& r, O& o) {
+  FUNNEL_RETURN_IF_ERROR(r.StringList("rankers", &o.rankers));
+  FUNNEL_RETURN_IF_ERROR(r.Int("depth", &o.depth, IntRange{.min = 1, .max = 100000}));
+  FUNNEL_RETURN_IF_ERROR(r.Int("trees", &o.trees, IntRange{.min = 1, .max = 100000}));
+  FUNNEL_RETURN_IF_ERROR(r.Int("max_depth", &o.max_depth, IntRange{.min = 1, .max = ranking::TreeEnsemble::kMaxDepth}));
+  FUNNEL_RETURN_IF_ERROR(r.Number("eta", &o.eta, NumberRange{.min = 0, .max = 1, .min_open = true}));
+  FUNNEL_RETURN_IF_ERROR(r.Number("min_child_weight", &o.min_child_weight, kAtLeastZero));
+  FUNNEL_RETURN_IF_ERROR(r.Number("subsample", &o.subsample, NumberRange{.min = 0, .max = 1, .min_open = true}));
+  FUNNEL_RETURN_IF_ERROR(r.Int("early_stopping_rounds", &o.early_stopping_rounds, kNonNegative));
+  FUNNEL_RETURN_IF_ERROR(r.Number("min_improvement", &o.min_improvement, kAtLeastZero));
+  return r.Done();
+}
+
 }  // namespace
 
 StatusOr<RetrievalTrainOptions> ParseRetrievalOptions(std::string_view toml_text, std::string_view source_name) {
@@ -78,6 +96,15 @@ StatusOr<RetrievalTrainOptions> ParseRetrievalOptions(std::string_view toml_text
   FUNNEL_ASSIGN_OR_RETURN(TomlTableReader table, root.Table("retrieval"));
   RetrievalTrainOptions o;
   FUNNEL_RETURN_IF_ERROR(BindRetrieval(table, o));
+  FUNNEL_ASSIGN_OR_RETURN(TomlTableReader ranking_table, root.Table("ranking"));
+  FUNNEL_RETURN_IF_ERROR(BindRanking(ranking_table, o.ranking));
+  const std::vector<std::string> kinds = ranking::RankerKinds();
+  for (const std::string& kind : o.ranking.rankers) {
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) continue;
+    std::string known;
+    for (const std::string& k : kinds) known += known.empty() ? k : Cat(", ", k);
+    return absl::InvalidArgumentError(Cat(source_name, ": [ranking] rankers: unknown ranker '", kind, "'; known: ", known));
+  }
   return o;
 }
 
@@ -89,7 +116,9 @@ StatusOr<RetrievalTrainOptions> RetrievalTrainOptionsFromConfig(const Config& cf
 std::string RetrievalOptionsToml(const RetrievalTrainOptions& o) {
   TomlTableWriter table("retrieval");
   FUNNEL_CHECK(BindRetrieval(table, o).ok());  // writing cannot fail
-  return table.Text();
+  TomlTableWriter ranking_table("ranking");
+  FUNNEL_CHECK(BindRanking(ranking_table, o.ranking).ok());
+  return Cat(table.Text(), "\n", ranking_table.Text());
 }
 
 std::vector<std::string> RetrievalOptionKeys() {
@@ -100,6 +129,9 @@ std::vector<std::string> RetrievalOptionKeys() {
   FUNNEL_CHECK(table.ok());
   RetrievalTrainOptions o;
   FUNNEL_CHECK(BindRetrieval(*table, o).ok());
+  StatusOr<TomlTableReader> ranking_table = root.Table("ranking");
+  FUNNEL_CHECK(ranking_table.ok());
+  FUNNEL_CHECK(BindRanking(*ranking_table, o.ranking).ok());
   return root.KnownKeys();
 }
 

@@ -403,6 +403,9 @@ struct PooledCandidates {
   Pool pool;
   std::vector<std::string> names;  // the sources in the pool, in factory order
   std::vector<ValidationRow> rows;  // each source alone
+  std::vector<std::vector<std::shared_ptr<const Source>>> fitted;  // [source][window]
+  std::vector<int> window_of;                  // per pooled set
+  std::vector<const UserState*> state_of;      // per pooled set
 };
 
 PooledCandidates PoolValidationCandidates(std::span<const Window> windows, const Choices& choices, const Run& run) {
@@ -432,6 +435,8 @@ PooledCandidates PoolValidationCandidates(std::span<const Window> windows, const
     for (size_t u = 0; u < sets.size(); ++u) {
       out.pool.sets.push_back(std::move(sets[u]));
       out.pool.truths.push_back(&win.split.users[u].truth);
+      out.window_of.push_back(static_cast<int>(w));
+      out.state_of.push_back(&win.states[u]);
     }
   }
   for (size_t s = 0; s < out.names.size(); ++s) {
@@ -442,6 +447,7 @@ PooledCandidates PoolValidationCandidates(std::span<const Window> windows, const
     if (name == "ials") params = Cat("alpha ", Fmt(choices.ials_alpha), ", regularization ", Fmt(choices.ials_regularization));
     out.rows.push_back({name, params, EvaluateFitted(fitted[s], windows, run.threads)});
   }
+  out.fitted = std::move(fitted);
   spdlog::info("retrieval: validation candidates for {} users ({:.1f} s)", out.pool.sets.size(), run.Elapsed());
   return out;
 }
@@ -488,6 +494,28 @@ TunedFusion TuneFusion(const PooledCandidates& pooled, const Run& run) {
                                                                     : std::string("; raw scores");
   out.row = {"fusion", w, fused};
   return out;
+}
+
+// Phase 4b. The ranker, on the pooled candidates as each window's tuned merger fuses them.
+StatusOr<TrainedRanker> TrainRankingStage(const PooledCandidates& pooled, const TunedFusion& fusion, size_t windows,
+                                          const Run& run) {
+  std::vector<retrieval::Merger> mergers;
+  mergers.reserve(windows);
+  for (size_t w = 0; w < windows; ++w) {
+    std::vector<SourceSlot> slots;
+    for (size_t s = 0; s < pooled.names.size(); ++s) {
+      auto weight = fusion.weight_of.find(pooled.names[s]);
+      slots.push_back({pooled.fitted[s][w], QuotaOf(run.options, pooled.names[s]),
+                       weight == fusion.weight_of.end() ? 1.0 : weight->second});
+    }
+    mergers.emplace_back(std::move(slots), run.options.max_candidates, fusion.fusion);
+  }
+  std::vector<RankerExample> examples;
+  examples.reserve(pooled.pool.sets.size());
+  for (size_t i = 0; i < pooled.pool.sets.size(); ++i)
+    examples.push_back({&pooled.pool.sets[i], pooled.state_of[i], pooled.pool.truths[i],
+                        &mergers[static_cast<size_t>(pooled.window_of[i])], pooled.window_of[i]});
+  return TrainRanker(examples, run.options.ranking, run.threads);
 }
 
 // Phase 5. Every source refitted on the whole training part with the choices made.
@@ -544,6 +572,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
   std::map<std::string, double> weight_of;  // tuned fusion weights; 1 when not tuned
 
   std::vector<Window> windows;
+  std::vector<std::string> ranker_sources;  // the sources the ranker's rows were computed with
   if (options.tune) {
     FUNNEL_ASSIGN_OR_RETURN(windows, CarveValidationWindows(store, events, cutoff, run, &out.validation_users));
     if (out.validation_users < options.min_validation_users) {
@@ -558,16 +587,33 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     out.choices = TuneSourceParameters(windows, run);
     PooledCandidates pooled = PoolValidationCandidates(windows, out.choices, run);
     TunedFusion fusion = TuneFusion(pooled, run);
+    FUNNEL_ASSIGN_OR_RETURN(TrainedRanker ranked, TrainRankingStage(pooled, fusion, windows.size(), run));
     out.validation = std::move(pooled.rows);
     out.validation.push_back(std::move(fusion.row));
+    for (ValidationRow& row : ranked.validation) out.validation.push_back(std::move(row));
+    out.ranker = std::move(ranked.ranker);
+    out.ranking_verdict = std::move(ranked.verdict);
+    ranker_sources = std::move(pooled.names);
     out.fusion = fusion.fusion;
     weight_of = std::move(fusion.weight_of);
+  } else if (!options.ranking.rankers.empty()) {
+    out.ranking_verdict = "ranking skipped: it learns on validation carve-outs, and tuning did not run; the fusion serves";
   }
   if (options.validate_only) {
     out.seconds = run.Elapsed();
     return out;
   }
   FUNNEL_RETURN_IF_ERROR(FitFinalSources(store, events, run, weight_of, &out));
+  if (out.ranker != nullptr) {
+    std::vector<std::string> final_sources;
+    for (const SourceSlot& slot : out.slots) final_sources.emplace_back(slot.source->name());
+    if (final_sources != ranker_sources) {
+      out.ranker = nullptr;
+      out.ranking_verdict = "the fusion serves: a source could not be refitted on the whole training part, so the "
+                            "ranker's features would not match";
+      spdlog::warn("ranking: {}", out.ranking_verdict);
+    }
+  }
   out.seconds = run.Elapsed();
   return out;
 }

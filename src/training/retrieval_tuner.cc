@@ -102,6 +102,9 @@ StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsC
                                                             : Perturb(report.best, base, rng);
     o.tune = true;
     o.validate_only = true;
+    // Tuning searches the retrieval stage; the ranker is trained by `funnel train` on top of
+    // whatever retrieval settings win, so trials skip it.
+    o.ranking.rankers.clear();
     // A trial may not run past the overall budget by much: its own grids stop early.
     o.time_budget_seconds = std::max(1.0, options.budget_seconds - elapsed());
     const double t0 = elapsed();
@@ -120,6 +123,7 @@ StatusOr<TuneReport> TuneRetrieval(const store::EventStore& store, const EventsC
       // Pin what the trial chose, so `funnel train` reproduces it without searching.
       RetrievalTrainOptions best = o;
       best.validate_only = false;
+      best.ranking = base.ranking;
       best.time_budget_seconds = base.time_budget_seconds;
       best.trending_half_life_fractions = {t.choices.trending_fraction};
       best.ease_lambdas = {t.choices.ease_lambda};

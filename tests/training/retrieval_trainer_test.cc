@@ -114,11 +114,19 @@ TEST_F(RetrievalTrainerTest, TuningFillsAValidationRowPerSourceAndOneForTheFusio
   ASSERT_THAT(Names(*t), ElementsAre("popular", "trending", "fresh", "covisit", "ials", "ease"));
   std::vector<std::string> rows;
   for (const ValidationRow& v : t->validation) rows.push_back(v.name);
-  EXPECT_THAT(rows, ElementsAre("popular", "trending", "fresh", "covisit", "ials", "ease", "fusion"));
+  EXPECT_THAT(rows, ElementsAre("popular", "trending", "fresh", "covisit", "ials", "ease", "fusion",
+                                 "fusion, newest window", "ranker logistic", "ranker gbdt", "ranker lambdamart"));
   EXPECT_GT(t->validation_users, 20u);
+  ASSERT_EQ(t->validation.size(), 11u);
   for (const ValidationRow& v : t->validation) {
     SCOPED_TRACE(v.name);
-    EXPECT_EQ(v.metrics.users, t->validation_users) << "every row scores the same pooled users";
+    // The retrieval rows pool every window; the ranking rows judge on the newest window alone.
+    if (&v - t->validation.data() < 7) {
+      EXPECT_EQ(v.metrics.users, t->validation_users) << "every row scores the same pooled users";
+    } else {
+      EXPECT_EQ(v.metrics.users, t->validation[7].metrics.users);
+      EXPECT_LT(v.metrics.users, t->validation_users);
+    }
     for (double m : {v.metrics.ndcg10.mean, v.metrics.recall20.mean, v.metrics.hit10.mean, v.metrics.coverage10}) {
       EXPECT_GE(m, 0.0);
       EXPECT_LE(m, 1.0);

@@ -63,7 +63,9 @@ TEST_F(RetrievalTunerTest, KeepsTheBestTrialAndPinsItsChoices) {
   auto t = TrainRetrieval(store_->store(), {}, Timestamp::Max(), again);
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_FALSE(t->validation.empty());
-  const auto& fused = t->validation.back().metrics;
+  auto row = std::find_if(t->validation.begin(), t->validation.end(), [](const auto& v) { return v.name == "fusion"; });
+  ASSERT_NE(row, t->validation.end());
+  const auto& fused = row->metrics;
   EXPECT_NEAR(0.5 * (fused.ndcg10.mean + fused.recall20.mean), r->best_objective, 1e-9);
 }
 

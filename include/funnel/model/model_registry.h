@@ -22,6 +22,7 @@
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
 #include "funnel/eval/metrics.h"
+#include "funnel/ranking/candidate_ranker.h"
 #include "funnel/retrieval/merger.h"
 #include "funnel/retrieval/source_registry.h"
 #include "funnel/retrieval/training_set.h"
@@ -48,6 +49,10 @@ struct BundleContents {
   std::vector<ValidationRow> validation;  // empty when not tuned
   size_t validation_users = 0;
   double seconds = 0;
+  // The ranker that reorders the fused candidates (trained on validation candidates,
+  // training/ranker_trainer.h); null when the fusion serves.
+  std::shared_ptr<const ranking::CandidateRanker> ranker;
+  std::string ranking_verdict;  // which won on validation and by how much (or why none ran)
 };
 
 struct ModelManifest {
@@ -67,6 +72,10 @@ struct ModelManifest {
   std::vector<ValidationRow> validation;
   size_t validation_users = 0;
   double train_seconds = 0;
+  // The ranker's kind and depth ("" when the fusion serves; the file is ranker.blob).
+  std::string ranker;
+  size_t ranker_depth = 0;
+  std::string ranking_verdict;
 };
 
 // A loaded model version: immutable, shared by the requests that use it.
@@ -74,6 +83,8 @@ class RetrievalModel {
  public:
   const ModelManifest& manifest() const { return manifest_; }
   const retrieval::Merger& merger() const { return *merger_; }
+  // The ranker over the merger's candidates; null when the fusion's order is served.
+  const ranking::CandidateRanker* ranker() const { return ranker_.get(); }
   // Item ids by the model's dense index, and back (so a process without the event store can
   // name what it recommends).
   const std::string& ItemName(uint32_t item) const { return items_.Name(item); }
@@ -88,6 +99,7 @@ class RetrievalModel {
   friend class ModelRegistry;
   ModelManifest manifest_;
   std::unique_ptr<retrieval::Merger> merger_;
+  std::shared_ptr<const ranking::CandidateRanker> ranker_;
   IdDictionary items_;
 };
 

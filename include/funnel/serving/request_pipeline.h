@@ -5,7 +5,10 @@
 //
 //   user state   the user's events before `at`, weighed as training weighed them
 //   retrieve     every source's quota of candidates, their union, every source's score of each
-//   fuse         the fused order of the candidates (the ranker and re-rank steps go here)
+//   fuse         the fused order of the candidates
+//   rank         the model's ranker reorders the top of that order (ranking/candidate_ranker.h);
+//                models whose fusion beat every ranker on validation skip it
+//                (re-rank steps will follow here)
 //
 // and answers with the list and, per item, which sources found it and what each scored.
 //
@@ -56,7 +59,7 @@ struct SourceScore {
 struct RecommendedItem {
   std::string item;
   uint32_t rank = 0;  // from 1
-  float score = 0;    // the fused score: orders this list only, not comparable across users
+  float score = 0;    // the ranker's (or the fused) score: orders this list only, not comparable across users
   std::vector<SourceScore> sources;  // with Request::explain, in the model's source order
 };
 
@@ -81,6 +84,28 @@ struct Recommendation {
   std::vector<RecommendedItem> items;  // best first, at most k
 };
 
+// A rank request (`funnel rank`, and the HTTP /rank): order given items for a user at a time.
+struct RankRequest {
+  std::string user;
+  std::vector<std::string> items;      // every one is ranked exactly once (repeats are dropped)
+  std::optional<Timestamp> at = {};    // the point in time of the features; nullopt: the data's present
+};
+
+struct RankedItem {
+  std::string item;
+  uint32_t rank = 0;  // from 1
+  float score = 0;    // orders this request only
+  bool known = true;  // false: the model has never seen the item (scored with cold features)
+};
+
+struct Ranking {
+  std::string model_version;
+  Timestamp at;
+  UserHistory history = UserHistory::kUnknownUser;
+  std::vector<RankedItem> items;  // best first; ties keep the request's order
+  size_t repeats = 0;             // item ids the request listed more than once (ranked once)
+};
+
 class RequestPipeline {
  public:
   // `store` and `models` must outlive the pipeline; a model must be published in `models`
@@ -90,6 +115,14 @@ class RequestPipeline {
   // FailedPrecondition when no model is published; k must be at least 1.
   StatusOr<Recommendation> Recommend(const Request& request);
 
+  // The same steps over the request's items instead of retrieved candidates: every source
+  // scores every item, the fusion and the ranker order them. Point in time: only events before
+  // `at` shape the user's state, and the model is used as trained (no events past its cutoff
+  // are folded in), so an event stamped at or after `at` never changes the answer. Items the
+  // model does not know are ranked too, with every source's score missing. Consumed items are
+  // not excluded: the caller asked for exactly these.
+  StatusOr<Ranking> Rank(const RankRequest& request);
+
  private:
   const store::EventStore& store_;
   const ModelHandle& models_;
@@ -98,6 +131,11 @@ class RequestPipeline {
   // it is rebuilt when a request brings a different model than the last one.
   const model::RetrievalModel* rule_model_ = nullptr;
   std::unique_ptr<retrieval::StrengthRule> rule_;
+
+  // The model snapshot and the user's state as of the request time (with the history verdict).
+  StatusOr<std::shared_ptr<const model::RetrievalModel>> Snapshot();
+  Status StateOf(const model::RetrievalModel& m, const std::string& user, Timestamp at, retrieval::UserState* state,
+                 UserHistory* history);
 };
 
 // The current model of `data_dir` prepared to serve requests made at `at`: the registry's

@@ -2,7 +2,8 @@
 // whole retrieval stage. For each fold it trains exactly as `funnel train` would on the events
 // before the fold's cutoff (tuning on a validation carve-out of that training part only), then
 // scores, for every test user: each source alone (its own top 20), the merged candidates
-// (Recall@100 and @500 of the fused ranking of the union) and the final list.
+// (Recall@100 and @500 of the fused ranking of the union), the fusion's top 20 (retrieval
+// only) and the final list (the fold's ranker over the fused candidates, as serving ranks).
 //
 //   FUNNEL_ASSIGN_OR_RETURN(EvaluationReport r, RunEvaluation(store, cfg.events, {}, train_options));
 //
@@ -25,11 +26,12 @@ struct FoldInfo {
   size_t catalog = 0, users = 0;
   double train_seconds = 0;
   std::vector<ValidationRow> validation;  // what tuning chose on this fold's carve-out
+  std::string ranking_verdict;            // whether a ranker serves in this fold, and why
 };
 
 struct EvaluationReport {
   std::vector<FoldInfo> folds;
-  std::vector<std::string> rows;  // "popular", ..., "candidates", "final": the order to print
+  std::vector<std::string> rows;  // "popular", ..., "candidates", "fusion", "final": the order to print
   // Per row: the accumulated metrics over every (fold, user) pair.
   std::vector<eval::MetricsAccumulator> metrics;
   double seconds = 0;

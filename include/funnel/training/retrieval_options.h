@@ -1,4 +1,4 @@
-// The [retrieval] table of the config file: RetrievalTrainOptions read, validated and written by
+// The [retrieval] and [ranking] tables of the config file: RetrievalTrainOptions read, validated and written by
 // one declaration of its keys (core/toml_table.h), so `funnel tune` writes back every key
 // `funnel train` reads. funnel.toml at the repository root documents each key and its default.
 //

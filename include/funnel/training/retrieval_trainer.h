@@ -32,6 +32,7 @@
 #include "funnel/retrieval/popularity.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/store/event_store.h"
+#include "funnel/training/ranker_trainer.h"
 
 namespace funnel::training {
 
@@ -92,6 +93,8 @@ struct RetrievalTrainOptions {
   double time_budget_seconds = 600;
   bool validate_only = false;   // stop after validation (no final fit): for `funnel tune`
   int threads = 0;              // 0: every core
+  // The ranking stage, trained on the validation carve-outs' candidates ([ranking]).
+  RankerTrainOptions ranking;
 };
 
 // The fitted sources and the choices requests must repeat (what the registry writes), plus
