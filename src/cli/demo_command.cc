@@ -209,7 +209,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   std::cout << "== 7. recommendations from the current model\n";
   FUNNEL_ASSIGN_OR_RETURN(auto served, serving::LoadServingModel(common.data_dir, common.sources, *store, cfg.events, now));
   serving::ModelHandle models(std::move(served));
-  serving::RequestPipeline pipeline(*store, models, cfg.events);
+  serving::RequestPipeline pipeline(*store, models, cfg.events, topt.rerank);
   FUNNEL_RETURN_IF_ERROR(ShowRecommendations(*store, pipeline, now));
   std::cout << fmt::format("\nnext: funnel recommend --data {} --user {} ; funnel eval --data {}\n", common.data_dir,
                            user, common.data_dir);

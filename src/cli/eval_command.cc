@@ -28,7 +28,7 @@ struct EvalArgs {
 // The --json file (docs/formats/json.md).
 std::string EvalJson(const training::EvaluationReport& r,
                      const std::vector<std::optional<eval::MetricValue>>& vs_popular,
-                     const std::optional<eval::MetricValue>& vs_fusion) {
+                     const std::vector<std::pair<std::string, eval::MetricValue>>& vs_fusion) {
   JsonWriter w;
   w.StartObject().Key("protocol").String("rolling-origin temporal, docs/protocol.md").Key("folds").StartArray();
   for (const auto& f : r.folds) {
@@ -60,10 +60,18 @@ std::string EvalJson(const training::EvaluationReport& r,
     w.Key(r.rows[k]);
     eval::WriteMetricValueJson(w, *vs_popular[k]);
   }
-  w.EndObject().Key("ndcg10_final_minus_fusion").StartObject();
-  if (vs_fusion) {
-    w.Key("final");
-    eval::WriteMetricValueJson(w, *vs_fusion);
+  w.EndObject().Key("ndcg10_minus_fusion").StartObject();
+  for (const auto& [row, d] : vs_fusion) {
+    w.Key(row);
+    eval::WriteMetricValueJson(w, d);
+  }
+  w.EndObject().Key("diversity10").StartObject();
+  for (size_t k = 0; k < r.rows.size(); ++k) {
+    if (r.rows[k] == "candidates" || r.diversity[k].lists == 0) continue;
+    const training::ListDiversity& d = r.diversity[k];
+    w.Key(r.rows[k]).StartObject().Key("ild").Double(d.Mean(&training::ListDiversity::ild10));
+    w.Key("categories").Double(d.Mean(&training::ListDiversity::categories10));
+    w.Key("creators").Double(d.Mean(&training::ListDiversity::creators10)).EndObject();
   }
   w.EndObject().EndObject();
   w.EndLine();
@@ -103,15 +111,31 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
                                  vs_popular[k]->stderr_ > 0 ? vs_popular[k]->mean / vs_popular[k]->stderr_ : 0.0);
     }
   }
-  // The ranking stage against retrieval alone, paired: what the ranker earns (0 where the fusion won).
-  std::optional<eval::MetricValue> vs_fusion;
+  // The ranking and re-ranking stages against retrieval alone, paired: what each earns or costs
+  // (0 where the fusion won validation and serves).
+  std::vector<std::pair<std::string, eval::MetricValue>> vs_fusion;
   const auto fusion = std::find(r.rows.begin(), r.rows.end(), "fusion");
   if (fusion != r.rows.end()) {
-    vs_fusion = r.metrics.back().PairedDifference(r.metrics[fusion - r.rows.begin()], &eval::UserMetrics::ndcg10);
-    if (vs_fusion)
-      table << fmt::format("\nNDCG@10 of the final list minus the fusion's (the ranking stage), paired: {:+.4f} ±{:.4f}"
-                           "  ({:.1f} standard errors)\n",
-                           vs_fusion->mean, vs_fusion->stderr_, vs_fusion->stderr_ > 0 ? vs_fusion->mean / vs_fusion->stderr_ : 0.0);
+    table << "\nNDCG@10 minus the fusion's (retrieval alone), paired (± standard error):\n";
+    for (const char* row : {"ranked", "final"}) {
+      const auto it = std::find(r.rows.begin(), r.rows.end(), row);
+      if (it == r.rows.end()) continue;
+      std::optional<eval::MetricValue> d =
+          r.metrics[it - r.rows.begin()].PairedDifference(r.metrics[fusion - r.rows.begin()], &eval::UserMetrics::ndcg10);
+      if (!d) continue;
+      vs_fusion.emplace_back(row, *d);
+      table << fmt::format("  {:<10} {:+.4f} ±{:.4f}  ({:.1f} standard errors)\n", row, d->mean, d->stderr_,
+                           d->stderr_ > 0 ? d->mean / d->stderr_ : 0.0);
+    }
+    table << "\ndiversity of the top 10 (means over the lists): ILD@10 (1 - share of pairs with the same first "
+             "category or creator), distinct categories, distinct creators:\n";
+    for (const char* row : {"fusion", "ranked", "final"}) {
+      const auto it = std::find(r.rows.begin(), r.rows.end(), row);
+      if (it == r.rows.end()) continue;
+      const training::ListDiversity& d = r.diversity[it - r.rows.begin()];
+      table << fmt::format("  {:<10} {:.4f}  {:5.2f}  {:5.2f}\n", row, d.Mean(&training::ListDiversity::ild10),
+                           d.Mean(&training::ListDiversity::categories10), d.Mean(&training::ListDiversity::creators10));
+    }
   }
   table << "\nper fold (NDCG@10 of the final list):";
   for (int f : r.metrics.back().folds()) table << fmt::format("  fold {}: {:.4f}", f, r.metrics.back().Fold(f).ndcg10.mean);

@@ -15,6 +15,7 @@
 #include "cli/store_access.h"
 #include "funnel/core/logging.h"
 #include "funnel/serving/request_pipeline.h"
+#include "funnel/training/retrieval_options.h"
 
 namespace funnel::cli {
 
@@ -92,7 +93,8 @@ Status RunRecommend(const CommonOptions& common, const RecommendArgs& args) {
               << FormatUtc(loaded->manifest().cutoff) << ", after the request time " << FormatUtc(at)
               << ": its lists use later data (for a backtest, train with --until " << FormatUtc(at) << " first)\n";
   serving::ModelHandle models(std::move(loaded));
-  serving::RequestPipeline pipeline(*store, models, cfg.events);
+  FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
+  serving::RequestPipeline pipeline(*store, models, cfg.events, topt.rerank);
 
   std::ofstream file;
   const bool to_stdout = args.out.empty() || args.out == "-";

@@ -36,7 +36,8 @@ Status BindConfig(Io& root, C& cfg) {
   FUNNEL_RETURN_IF_ERROR(root.Choice("log_level", "level", Levels(), &cfg.log_level));
   root.Known("features");   // [[features]]: parsed and checked by features/feature_spec.h
   root.Known("retrieval");  // [retrieval]: parsed and checked by training/retrieval_options.h
-  root.Known("ranking");    // [ranking]: likewise
+  root.Known("ranking");    // [ranking] and [rerank]: likewise
+  root.Known("rerank");
   {
     FUNNEL_ASSIGN_OR_RETURN(auto t, root.Table("store"));
     FUNNEL_RETURN_IF_ERROR(t.Int("commit_batch", &cfg.store.commit_batch, IntRange{.min = 1}));

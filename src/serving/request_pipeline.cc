@@ -26,15 +26,18 @@ StatusOr<std::shared_ptr<const model::RetrievalModel>> LoadServingModel(const st
 }
 
 RequestPipeline::RequestPipeline(const store::EventStore& store, const ModelHandle& models,
-                                 const EventsConfig& events)
-    : store_(store), models_(models), events_(events) {}
+                                 const EventsConfig& events, const ranking::RerankOptions& rerank)
+    : store_(store), models_(models), events_(events), reranker_(ranking::Reranker::Create(rerank)) {}
 
 StatusOr<std::shared_ptr<const model::RetrievalModel>> RequestPipeline::Snapshot() {
   // One snapshot for the whole request: a model published meanwhile serves the next one.
   std::shared_ptr<const model::RetrievalModel> m = models_.Get();
   if (m == nullptr) return absl::FailedPreconditionError("no model is loaded: run funnel train first");
+  if (!reranker_.ok()) return reranker_.status();
   if (rule_model_ != m.get()) {
     rule_ = std::make_unique<retrieval::StrengthRule>(store_, events_, m->manifest().data);
+    FUNNEL_ASSIGN_OR_RETURN(ranking::ItemFacts facts, ranking::ItemFacts::FromStore(store_, m->num_items()));
+    facts_ = std::make_unique<ranking::ItemFacts>(std::move(facts));
     rule_model_ = m.get();
   }
   return m;
@@ -75,8 +78,12 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
   // Step: fuse, then rank the top of the fused order (the model's ranker; the fused order
   // alone when the fusion won on validation).
   ranking::CandidateRows rows;
+  const size_t pool = reranker_->empty() ? request.k : std::max(request.k, reranker_->options().pool);
   FUNNEL_ASSIGN_OR_RETURN(std::vector<retrieval::Candidate> top,
-                          ranking::RankCandidates(c, state, merger, m->ranker(), request.k, &rows));
+                          ranking::RankCandidates(c, state, merger, m->ranker(), pool, &rows));
+
+  // Step: re-rank the top of that order into the list.
+  reranker_->Apply(*facts_, request.k, &top);
 
   absl::flat_hash_map<uint32_t, size_t> row;  // item -> candidate row, for explain
   if (request.explain)

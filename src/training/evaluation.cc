@@ -1,6 +1,9 @@
 #include "funnel/training/evaluation.h"
 
+#include <algorithm>
 #include <chrono>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "funnel/core/logging.h"
 #include "funnel/core/thread_pool.h"
@@ -12,6 +15,7 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
                                          const RetrievalTrainOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const int threads = options.threads > 0 ? options.threads : HardwareThreads();
+  FUNNEL_ASSIGN_OR_RETURN(const ranking::Reranker rerank, ranking::Reranker::Create(options.rerank));
   FUNNEL_ASSIGN_OR_RETURN(std::vector<eval::Split> folds, eval::RollingFolds(store, events, protocol));
   EvaluationReport report;
   for (const eval::Split& split : folds) {
@@ -23,11 +27,14 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
       report.rows = merger.SourceNames();
       report.rows.push_back("candidates");
       report.rows.push_back("fusion");
+      report.rows.push_back("ranked");
       report.rows.push_back("final");
+      report.diversity.resize(report.rows.size());
       report.metrics.resize(report.rows.size());
     }
     FUNNEL_ASSIGN_OR_RETURN(std::vector<retrieval::UserState> states,
                             SplitUserStates(store, events, options.data, split));
+    FUNNEL_ASSIGN_OR_RETURN(ranking::ItemFacts facts, ranking::ItemFacts::FromStore(store, model.num_items));
     const size_t sources = model.slots.size(), rows = report.rows.size();
     // Per user and row: the metrics and the top-20 list (for coverage).
     std::vector<std::vector<eval::UserMetrics>> m(states.size(), std::vector<eval::UserMetrics>(rows));
@@ -60,11 +67,25 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
         }
         for (const auto& r : *final_list) tops[u][sources + 2].push_back(ItemIdx{r.item});
         m[u][sources + 2] = eval::ScoreList(tops[u][sources + 2], truth);
+        // The final list: the re-rank steps on the ranker's pool, as serving runs them.
+        StatusOr<std::vector<retrieval::Candidate>> pool =
+            ranking::RankCandidates(c, states[u], merger, model.ranker.get(), std::max<size_t>(20, rerank.options().pool),
+                                    &ranked_rows);
+        if (!pool.ok()) {
+          failed[u] = pool.status();
+          continue;
+        }
+        rerank.Apply(facts, 20, &*pool);
+        for (const auto& r : *pool) tops[u][sources + 3].push_back(ItemIdx{r.item});
+        m[u][sources + 3] = eval::ScoreList(tops[u][sources + 3], truth);
       }
     }, 8);
     for (const Status& s : failed) FUNNEL_RETURN_IF_ERROR(s);
     for (size_t u = 0; u < states.size(); ++u)
-      for (size_t r = 0; r < rows; ++r) report.metrics[r].Add(split.fold, m[u][r], tops[u][r]);
+      for (size_t r = 0; r < rows; ++r) {
+        report.metrics[r].Add(split.fold, m[u][r], tops[u][r]);
+        if (report.rows[r] != "candidates") report.diversity[r].Add(facts, tops[u][r]);
+      }
     for (size_t r = 0; r < rows; ++r) report.metrics[r].SetCatalogSize(split.fold, split.catalog.size());
     report.folds.push_back({split.fold, split.cutoff, split.end, split.train_events, split.window_events,
                             split.catalog.size(), split.users.size(), model.seconds, model.validation,
@@ -72,6 +93,21 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+void ListDiversity::Add(const ranking::ItemFacts& facts, std::span<const ItemIdx> top) {
+  std::vector<uint32_t> ten;
+  for (size_t i = 0; i < std::min<size_t>(10, top.size()); ++i) ten.push_back(Raw(top[i]));
+  if (ten.empty()) return;
+  absl::flat_hash_set<uint32_t> categories, creators;
+  for (uint32_t item : ten) {
+    if (facts.category(item) != 0) categories.insert(facts.category(item));
+    if (facts.creator(item) != 0) creators.insert(facts.creator(item));
+  }
+  ild10 += ranking::IntraListDiversity(facts, ten);
+  categories10 += static_cast<double>(categories.size());
+  creators10 += static_cast<double>(creators.size());
+  ++lists;
 }
 
 }  // namespace funnel::training

@@ -4,6 +4,7 @@
 
 #include "funnel/core/toml_table.h"
 #include "funnel/ranking/candidate_ranker.h"
+#include "funnel/ranking/rerank.h"
 
 namespace funnel::training {
 
@@ -88,6 +89,18 @@ Status BindRanking(Io& r, O& o) {
   return r.Done();
 }
 
+// Every [rerank] key, the same way.
+template <typename Io, typename O>
+Status BindRerank(Io& r, O& o) {
+  FUNNEL_RETURN_IF_ERROR(r.StringList("steps", &o.steps));
+  FUNNEL_RETURN_IF_ERROR(r.Int("pool", &o.pool, IntRange{.min = 1, .max = 100000}));
+  FUNNEL_RETURN_IF_ERROR(r.Number("mmr_lambda", &o.mmr_lambda, NumberRange{.min = 0, .max = 1}));
+  FUNNEL_RETURN_IF_ERROR(r.Int("cap_window", &o.cap_window, kNonNegative));
+  FUNNEL_RETURN_IF_ERROR(r.Int("max_per_creator", &o.max_per_creator, kNonNegative));
+  FUNNEL_RETURN_IF_ERROR(r.Int("max_per_category", &o.max_per_category, kNonNegative));
+  return r.Done();
+}
+
 }  // namespace
 
 StatusOr<RetrievalTrainOptions> ParseRetrievalOptions(std::string_view toml_text, std::string_view source_name) {
@@ -98,6 +111,10 @@ StatusOr<RetrievalTrainOptions> ParseRetrievalOptions(std::string_view toml_text
   FUNNEL_RETURN_IF_ERROR(BindRetrieval(table, o));
   FUNNEL_ASSIGN_OR_RETURN(TomlTableReader ranking_table, root.Table("ranking"));
   FUNNEL_RETURN_IF_ERROR(BindRanking(ranking_table, o.ranking));
+  FUNNEL_ASSIGN_OR_RETURN(TomlTableReader rerank_table, root.Table("rerank"));
+  FUNNEL_RETURN_IF_ERROR(BindRerank(rerank_table, o.rerank));
+  if (StatusOr<ranking::Reranker> steps = ranking::Reranker::Create(o.rerank); !steps.ok())
+    return absl::InvalidArgumentError(Cat(source_name, ": [rerank] steps: ", MessageOf(steps.status())));
   const std::vector<std::string> kinds = ranking::RankerKinds();
   for (const std::string& kind : o.ranking.rankers) {
     if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) continue;
@@ -118,7 +135,9 @@ std::string RetrievalOptionsToml(const RetrievalTrainOptions& o) {
   FUNNEL_CHECK(BindRetrieval(table, o).ok());  // writing cannot fail
   TomlTableWriter ranking_table("ranking");
   FUNNEL_CHECK(BindRanking(ranking_table, o.ranking).ok());
-  return Cat(table.Text(), "\n", ranking_table.Text());
+  TomlTableWriter rerank_table("rerank");
+  FUNNEL_CHECK(BindRerank(rerank_table, o.rerank).ok());
+  return Cat(table.Text(), "\n", ranking_table.Text(), "\n", rerank_table.Text());
 }
 
 std::vector<std::string> RetrievalOptionKeys() {
@@ -132,6 +151,9 @@ std::vector<std::string> RetrievalOptionKeys() {
   StatusOr<TomlTableReader> ranking_table = root.Table("ranking");
   FUNNEL_CHECK(ranking_table.ok());
   FUNNEL_CHECK(BindRanking(*ranking_table, o.ranking).ok());
+  StatusOr<TomlTableReader> rerank_table = root.Table("rerank");
+  FUNNEL_CHECK(rerank_table.ok());
+  FUNNEL_CHECK(BindRerank(*rerank_table, o.rerank).ok());
   return root.KnownKeys();
 }
 

@@ -8,7 +8,7 @@
 //   fuse         the fused order of the candidates
 //   rank         the model's ranker reorders the top of that order (ranking/candidate_ranker.h);
 //                models whose fusion beat every ranker on validation skip it
-//                (re-rank steps will follow here)
+//   re-rank      the configured steps (filter, diversity, caps) on the top of that order
 //
 // and answers with the list and, per item, which sources found it and what each scored.
 //
@@ -34,6 +34,7 @@
 #include "funnel/core/status.h"
 #include "funnel/core/time.h"
 #include "funnel/model/model_catch_up.h"
+#include "funnel/ranking/rerank.h"
 #include "funnel/retrieval/source_registry.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/serving/model_handle.h"
@@ -110,7 +111,10 @@ class RequestPipeline {
  public:
   // `store` and `models` must outlive the pipeline; a model must be published in `models`
   // before the first request.
-  RequestPipeline(const store::EventStore& store, const ModelHandle& models, const EventsConfig& events);
+  // `rerank`: the re-rank steps after the ranker ([rerank]; rerank.h), checked when the config
+  // was read (an unknown step fails every request, naming the known ones).
+  RequestPipeline(const store::EventStore& store, const ModelHandle& models, const EventsConfig& events,
+                  const ranking::RerankOptions& rerank = {});
 
   // FailedPrecondition when no model is published; k must be at least 1.
   StatusOr<Recommendation> Recommend(const Request& request);
@@ -131,6 +135,8 @@ class RequestPipeline {
   // it is rebuilt when a request brings a different model than the last one.
   const model::RetrievalModel* rule_model_ = nullptr;
   std::unique_ptr<retrieval::StrengthRule> rule_;
+  StatusOr<ranking::Reranker> reranker_;
+  std::unique_ptr<ranking::ItemFacts> facts_;  // the item metadata of rule_model_'s catalog
 
   // The model snapshot and the user's state as of the request time (with the history verdict).
   StatusOr<std::shared_ptr<const model::RetrievalModel>> Snapshot();

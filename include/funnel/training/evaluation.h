@@ -3,13 +3,14 @@
 // before the fold's cutoff (tuning on a validation carve-out of that training part only), then
 // scores, for every test user: each source alone (its own top 20), the merged candidates
 // (Recall@100 and @500 of the fused ranking of the union), the fusion's top 20 (retrieval
-// only) and the final list (the fold's ranker over the fused candidates, as serving ranks).
+// only), the ranker's order, and the final list (ranker and re-rank steps, as serving answers).
 //
 //   FUNNEL_ASSIGN_OR_RETURN(EvaluationReport r, RunEvaluation(store, cfg.events, {}, train_options));
 //
 // Thread-safety: RunEvaluation is reentrant (it reads the store only).
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,11 +30,25 @@ struct FoldInfo {
   std::string ranking_verdict;            // whether a ranker serves in this fold, and why
 };
 
+// How varied a row's top-10 lists are: sums over the lists (divide by `lists` for means).
+struct ListDiversity {
+  double ild10 = 0;         // intra-list diversity (ranking::IntraListDiversity)
+  double categories10 = 0;  // distinct first categories
+  double creators10 = 0;    // distinct creators
+  size_t lists = 0;
+  void Add(const ranking::ItemFacts& facts, std::span<const ItemIdx> top);
+  double Mean(double ListDiversity::*sum) const { return lists ? this->*sum / static_cast<double>(lists) : 0; }
+};
+
 struct EvaluationReport {
   std::vector<FoldInfo> folds;
-  std::vector<std::string> rows;  // "popular", ..., "candidates", "fusion", "final": the order to print
+  // "popular", ..., "candidates", "fusion", "ranked", "final": the order to print. fusion is
+  // retrieval alone, ranked the ranker's order (the fusion's where it won), final ranked plus
+  // the re-rank steps: what serving answers.
+  std::vector<std::string> rows;
   // Per row: the accumulated metrics over every (fold, user) pair.
   std::vector<eval::MetricsAccumulator> metrics;
+  std::vector<ListDiversity> diversity;  // per row (empty sums for "candidates")
   double seconds = 0;
 };
 

@@ -32,6 +32,7 @@
 #include "funnel/retrieval/popularity.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/store/event_store.h"
+#include "funnel/ranking/rerank.h"
 #include "funnel/training/ranker_trainer.h"
 
 namespace funnel::training {
@@ -95,6 +96,9 @@ struct RetrievalTrainOptions {
   int threads = 0;              // 0: every core
   // The ranking stage, trained on the validation carve-outs' candidates ([ranking]).
   RankerTrainOptions ranking;
+  // The re-rank steps after the ranker ([rerank]): not trained, but read here so evaluation
+  // runs the steps serving runs.
+  ranking::RerankOptions rerank;
 };
 
 // The fitted sources and the choices requests must repeat (what the registry writes), plus
