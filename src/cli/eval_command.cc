@@ -144,7 +144,7 @@ Status RunEval(const CommonOptions& common, const EvalArgs& args) {
     for (const auto& v : f.validation)
       if (!v.params.empty()) table << fmt::format("  fold {} {:<9} {}\n", f.fold, v.name, v.params);
   for (const auto& f : r.folds)
-    if (!f.ranking_verdict.empty()) table << fmt::format("  fold {} {}\n", f.fold, f.ranking_verdict);
+    if (!f.ranking_verdict.empty()) table << fmt::format("  fold {} ranking: {}\n", f.fold, f.ranking_verdict);
 
   if (args.json == "-") {
     std::cout << EvalJson(r, vs_popular, vs_fusion) << std::flush;

@@ -145,7 +145,7 @@ StatusOr<TrainedRanker> TrainRanker(std::span<const RankerExample> examples, con
   std::set<int> windows;
   for (const RankerExample& ex : examples) windows.insert(ex.window);
   if (windows.size() < 2 || !windows.contains(0)) {
-    out.verdict = Cat("ranking skipped: it needs two validation windows (one to learn on, the newest to judge on), ",
+    out.verdict = Cat("skipped: it needs two validation windows (one to learn on, the newest to judge on), ",
                       "there ", windows.size() == 1 ? "is 1" : Cat("are ", windows.size()), "; the fusion serves");
     return out;
   }
@@ -170,7 +170,7 @@ StatusOr<TrainedRanker> TrainRanker(std::span<const RankerExample> examples, con
   }
   rows.clear();
   if (train.groups.empty() || valid.groups.empty()) {
-    out.verdict = "ranking skipped: no validation user found a positive among their candidates; the fusion serves";
+    out.verdict = "skipped: no validation user found a positive among their candidates; the fusion serves";
     return out;
   }
   spdlog::info("ranking: {} rows ({} users) to learn on, {} users to judge on ({:.1f} s)", train.rows(),

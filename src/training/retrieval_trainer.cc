@@ -597,7 +597,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     out.fusion = fusion.fusion;
     weight_of = std::move(fusion.weight_of);
   } else if (!options.ranking.rankers.empty()) {
-    out.ranking_verdict = "ranking skipped: it learns on validation carve-outs, and tuning did not run; the fusion serves";
+    out.ranking_verdict = "skipped: it learns on the validation carve-outs, and tuning did not run; the fusion serves";
   }
   if (options.validate_only) {
     out.seconds = run.Elapsed();

@@ -203,12 +203,13 @@ TEST(WalkthroughTest, ReadmeBringYourOwnDataRunsAsWritten) {
     outputs += r.out + "\n" + r.err + "\n";
   }
   // The messages the walkthrough shows in its ```text blocks (the lines Funnel words itself:
-  // stderr reports, the tuning note, rejections) were printed by its commands, word for word.
+  // stderr reports, the tuning and ranking notes, rejections) were printed by its commands, word for word.
   const std::regex text_block("```text\n([^`]*)```");
   size_t shown = 0;
   for (std::sregex_iterator it(section.begin(), section.end(), text_block), end; it != end; ++it)
     for (const std::string& line : Lines((*it)[1].str()))
-      if (line.starts_with("funnel: ") || line.starts_with("tuning skipped: ") || line.starts_with("  rejected ")) {
+      if (line.starts_with("funnel: ") || line.starts_with("tuning skipped: ") || line.starts_with("ranking: ") ||
+          line.starts_with("  rejected ")) {
         ++shown;
         EXPECT_NE(outputs.find(line + "\n"), std::string::npos) << "README.md shows a line no command printed:\n" << line;
       }
