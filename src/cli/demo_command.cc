@@ -180,6 +180,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
                                                                  user_meta ? &*user_meta : nullptr));
   }
 
+  topt.store_features = specs;  // the ranker reads the feature store's values too
   std::cout << "== 5. train every retrieval source; tune on validation carve-outs; register the model\n";
   FUNNEL_ASSIGN_OR_RETURN(training::TrainedRetrieval trained,
                           training::TrainRetrieval(*store, cfg.events, Timestamp::Max(), topt));
@@ -190,12 +191,13 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   for (const auto& v : trained.validation)
     std::cout << fmt::format("     {:<9} NDCG@10 {:.4f}  Recall@20 {:.4f}  {}\n", v.name, v.metrics.ndcg10.mean,
                              v.metrics.recall20.mean, v.params);
+  if (!trained.ranking_verdict.empty()) std::cout << "   ranking: " << trained.ranking_verdict << "\n";
 
   if (args.evaluate) {
     // The protocol trains once per fold; a lighter tuning keeps the demo to a few minutes
     // (`funnel eval` uses the full one).
     training::RetrievalTrainOptions quick = topt;
-    quick.validation_windows = 1;
+    quick.validation_windows = 2;  // the fewest the ranker learns from (one older, the newest to judge)
     quick.max_validation_users = 1500;
     quick.ials_alphas = {8};
     quick.ials_regularizations = {32, 128};
@@ -209,7 +211,7 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
   std::cout << "== 7. recommendations from the current model\n";
   FUNNEL_ASSIGN_OR_RETURN(auto served, serving::LoadServingModel(common.data_dir, common.sources, *store, cfg.events, now));
   serving::ModelHandle models(std::move(served));
-  serving::RequestPipeline pipeline(*store, models, cfg.events, topt.rerank);
+  serving::RequestPipeline pipeline(*store, models, cfg.events, topt.rerank, specs);
   FUNNEL_RETURN_IF_ERROR(ShowRecommendations(*store, pipeline, now));
   std::cout << fmt::format("\nnext: funnel recommend --data {} --user {} ; funnel eval --data {}\n", common.data_dir,
                            user, common.data_dir);

@@ -5,6 +5,7 @@
 // `ts` (Unix seconds or an RFC 3339 string; absent: the data's present) is the point in time of
 // the request's features: nothing stamped at or after it is used. A malformed line is reported
 // on stderr with its line number and skipped; the others are still ranked (exit 2).
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
@@ -106,7 +107,8 @@ Status RunRank(const CommonOptions& common, const RankArgs& args, int* exit_code
   const Timestamp cutoff = loaded->manifest().cutoff;
   const std::string version = loaded->manifest().version;
   serving::ModelHandle models(std::move(loaded));
-  serving::RequestPipeline pipeline(*store, models, cfg.events);
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<features::FeatureSpec> specs, LoadFeatureSpecs(cfg));
+  serving::RequestPipeline pipeline(*store, models, cfg.events, {}, std::move(specs));
 
   std::ofstream out_file;
   const bool to_stdout = args.out.empty() || args.out == "-";
@@ -118,7 +120,7 @@ Status RunRank(const CommonOptions& common, const RankArgs& args, int* exit_code
   if (args.header) out << "request_id\titem\trank\tscore\n";
   simdjson::dom::parser parser;
   size_t line_no = 0, ranked = 0, rejected = 0, before_cutoff = 0, cold_users = 0, unknown_items = 0, repeats = 0;
-  std::optional<Timestamp> earliest;
+  std::vector<ParsedRequest> requests;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -127,7 +129,21 @@ Status RunRank(const CommonOptions& common, const RankArgs& args, int* exit_code
       if (++rejected <= 20) std::cerr << fmt::format("funnel: {}:{}: request skipped: {}\n", name, line_no, MessageOf(req.status()));
       continue;
     }
-    FUNNEL_ASSIGN_OR_RETURN(serving::Ranking r, pipeline.Rank(req->request));
+    requests.push_back(std::move(*req));
+  }
+  if (in.bad()) return absl::DataLossError(Cat("read error in ", name));
+  // Answered in time order (the feature store's fold only moves forward cheaply), written in
+  // the input's order.
+  const Timestamp present = serving::DefaultRequestTime(*store);
+  std::vector<size_t> order(requests.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto at_of = [&](size_t i) { return requests[i].request.at.value_or(present); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return at_of(a) < at_of(b); });
+  std::vector<std::string> text(requests.size());
+  std::optional<Timestamp> earliest;
+  for (size_t i : order) {
+    const ParsedRequest& req = requests[i];
+    FUNNEL_ASSIGN_OR_RETURN(serving::Ranking r, pipeline.Rank(req.request));
     if (r.at < cutoff) {
       ++before_cutoff;
       if (!earliest || r.at < *earliest) earliest = r.at;
@@ -136,11 +152,11 @@ Status RunRank(const CommonOptions& common, const RankArgs& args, int* exit_code
     repeats += r.repeats;
     for (const serving::RankedItem& it : r.items) {
       unknown_items += !it.known;
-      out << req->id << '\t' << it.item << '\t' << it.rank << '\t' << fmt::format("{:.6g}", it.score) << '\n';
+      text[i] += fmt::format("{}\t{}\t{}\t{:.6g}\n", req.id, it.item, it.rank, it.score);
     }
     ++ranked;
   }
-  if (in.bad()) return absl::DataLossError(Cat("read error in ", name));
+  for (const std::string& t : text) out << t;
   out.flush();
   if (!out) return absl::InternalError(Cat("cannot write ", to_stdout ? "stdout" : args.out));
 

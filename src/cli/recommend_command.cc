@@ -94,7 +94,8 @@ Status RunRecommend(const CommonOptions& common, const RecommendArgs& args) {
               << ": its lists use later data (for a backtest, train with --until " << FormatUtc(at) << " first)\n";
   serving::ModelHandle models(std::move(loaded));
   FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
-  serving::RequestPipeline pipeline(*store, models, cfg.events, topt.rerank);
+  FUNNEL_ASSIGN_OR_RETURN(std::vector<features::FeatureSpec> specs, LoadFeatureSpecs(cfg));
+  serving::RequestPipeline pipeline(*store, models, cfg.events, topt.rerank, std::move(specs));
 
   std::ofstream file;
   const bool to_stdout = args.out.empty() || args.out == "-";

@@ -21,6 +21,7 @@ Status RunTrain(const CommonOptions& common, const TrainArgs& args) {
   FUNNEL_ASSIGN_OR_RETURN(Config cfg, common.LoadConfig());
   FUNNEL_ASSIGN_OR_RETURN(auto store, OpenEventStore(common, cfg, /*read_only=*/true));
   FUNNEL_ASSIGN_OR_RETURN(training::RetrievalTrainOptions topt, training::RetrievalTrainOptionsFromConfig(cfg));
+  FUNNEL_ASSIGN_OR_RETURN(topt.store_features, LoadFeatureSpecs(cfg));
   Timestamp until = Timestamp::Max();
   if (!args.until.empty()) {
     FUNNEL_ASSIGN_OR_RETURN(until, ParseTime(args.until));

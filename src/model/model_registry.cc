@@ -332,7 +332,9 @@ StatusOr<std::shared_ptr<const RetrievalModel>> ModelRegistry::Load(const std::s
     FUNNEL_ASSIGN_OR_RETURN(model->ranker_, ranking::CandidateRanker::Load(dir + "/ranker.blob"));
     // The ranker's rows are the merger's sources in the merger's order: anything else would
     // feed it the wrong columns.
-    if (model->ranker_->features() != ranking::CandidateFeatureNames(model->merger_->SourceNames()))
+    const std::vector<std::string> own = ranking::CandidateFeatureNames(model->merger_->SourceNames());
+    const std::vector<std::string>& features = model->ranker_->features();
+    if (features.size() < own.size() || !std::equal(own.begin(), own.end(), features.begin()))
       return absl::DataLossError(Cat(dir, "/ranker.blob: its features do not match the model's sources"));
   }
   return std::shared_ptr<const RetrievalModel>(std::move(model));

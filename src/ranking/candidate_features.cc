@@ -51,7 +51,8 @@ void SourceColumn(const retrieval::CandidateSet& c, size_t s, std::vector<float>
 
 }  // namespace
 
-std::vector<std::string> CandidateFeatureNames(std::span<const std::string> sources) {
+std::vector<std::string> CandidateFeatureNames(std::span<const std::string> sources,
+                                               std::span<const std::string> store) {
   std::vector<std::string> names;
   for (const std::string& s : sources) {
     names.push_back(s + ".score");
@@ -59,14 +60,17 @@ std::vector<std::string> CandidateFeatureNames(std::span<const std::string> sour
     names.push_back(s + ".found");
   }
   for (const char* g : {"fused.score", "fused.rank", "sources.found", "user.history", "user.recent"}) names.push_back(g);
+  for (const std::string& f : store) names.push_back("store." + f);
   return names;
 }
 
 void ComputeCandidateRows(const retrieval::CandidateSet& c, const retrieval::UserState& user,
-                          const retrieval::Merger& merger, size_t depth, CandidateRows* out) {
+                          const retrieval::Merger& merger, size_t depth, CandidateRows* out,
+                          const CandidateFeatureSource* store) {
   const size_t n = c.items.size(), sources = c.sources;
   out->fused = merger.Fuse(c, n);
-  out->cols = kPerSource * sources + kGlobal;
+  const size_t own = kPerSource * sources + kGlobal;
+  out->cols = own + (store != nullptr ? store->names().size() : 0);
   // Candidate index of each fused entry: items are unique within a set, so a sort finds them.
   std::vector<uint32_t> by_item(n);
   std::iota(by_item.begin(), by_item.end(), 0u);
@@ -103,6 +107,7 @@ void ComputeCandidateRows(const retrieval::CandidateSet& c, const retrieval::Use
     row[2] = static_cast<float>(std::popcount(c.found_by[j]));
     row[3] = history;
     row[4] = recent;
+    if (store != nullptr) store->Compute(c.items[j], std::span<float>(&out->values[r * out->cols + own], out->cols - own));
   }
 }
 

@@ -83,18 +83,45 @@ Status CandidateRanker::Score(DenseMatrixView rows, std::span<float> out) const 
   return trees_->Margins({narrow, rows.rows, cols}, out);
 }
 
+std::vector<std::string> StoreFeaturesOf(const CandidateRanker& ranker) {
+  std::vector<std::string> out;
+  for (const std::string& f : ranker.features())
+    if (f.starts_with("store.")) out.push_back(f.substr(6));
+  return out;
+}
+
+Status CheckRankerFeatures(const CandidateRanker& ranker, const retrieval::Merger& merger,
+                           const CandidateFeatureSource* store) {
+  const std::vector<std::string> sources = merger.SourceNames();
+  const std::vector<std::string> want =
+      CandidateFeatureNames(sources, store != nullptr ? std::span<const std::string>(store->names())
+                                                      : std::span<const std::string>());
+  if (want == ranker.features()) return absl::OkStatus();
+  const std::vector<std::string> trained = StoreFeaturesOf(ranker);
+  return absl::FailedPreconditionError(
+      Cat("the ranker was trained on ", ranker.features().size(), " features (", trained.size(),
+          " from the feature store), this request computes ", want.size(), " (",
+          store != nullptr ? store->names().size() : 0,
+          " from the feature store): the feature definitions changed since training; run funnel train again"));
+}
+
 StatusOr<std::vector<retrieval::Candidate>> RankCandidates(const retrieval::CandidateSet& c,
                                                            const retrieval::UserState& user,
                                                            const retrieval::Merger& merger,
                                                            const CandidateRanker* ranker, size_t k,
-                                                           CandidateRows* rows) {
+                                                           CandidateRows* rows,
+                                                           const CandidateFeatureSource* store) {
   if (ranker == nullptr) {
     rows->candidate.clear();
     rows->values.clear();
     rows->fused = merger.Fuse(c, k);
     return rows->fused;
   }
-  ComputeCandidateRows(c, user, merger, ranker->depth(), rows);
+  // A count check per request; the names are checked where a model meets a feature source
+  // (CheckRankerFeatures: at load, and when serving binds the feature store).
+  const size_t cols = 3 * c.sources + 5 + (store != nullptr ? store->names().size() : 0);
+  if (cols != ranker->features().size()) return CheckRankerFeatures(*ranker, merger, store);
+  ComputeCandidateRows(c, user, merger, ranker->depth(), rows, store);
   const size_t n = rows->candidate.size();
   std::vector<float> score(n);
   FUNNEL_RETURN_IF_ERROR(ranker->Score({rows->values, n, rows->cols}, score));

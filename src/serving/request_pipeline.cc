@@ -26,8 +26,30 @@ StatusOr<std::shared_ptr<const model::RetrievalModel>> LoadServingModel(const st
 }
 
 RequestPipeline::RequestPipeline(const store::EventStore& store, const ModelHandle& models,
-                                 const EventsConfig& events, const ranking::RerankOptions& rerank)
-    : store_(store), models_(models), events_(events), reranker_(ranking::Reranker::Create(rerank)) {}
+                                 const EventsConfig& events, const ranking::RerankOptions& rerank,
+                                 std::vector<features::FeatureSpec> store_features)
+    : store_(store),
+      models_(models),
+      events_(events),
+      reranker_(ranking::Reranker::Create(rerank)),
+      specs_(std::move(store_features)) {}
+
+StatusOr<const ranking::CandidateFeatureSource*> RequestPipeline::StoreFeatures(
+    const model::RetrievalModel& m, uint32_t user, Timestamp at, std::optional<ranking::FoldFeatures>* holder) {
+  if (m.ranker() == nullptr || ranking::StoreFeaturesOf(*m.ranker()).empty()) return nullptr;
+  if (specs_.empty())
+    return absl::FailedPreconditionError("the model's ranker reads the feature store, and no feature definitions were given");
+  if (fold_ == nullptr) {
+    FUNNEL_ASSIGN_OR_RETURN(fold_, ranking::FoldAtTime::Create(specs_, &store_));
+  }
+  FUNNEL_RETURN_IF_ERROR(fold_->AdvanceTo(at));
+  holder->emplace(fold_->fold(), user, at);
+  if (checked_model_ != &m) {
+    FUNNEL_RETURN_IF_ERROR(ranking::CheckRankerFeatures(*m.ranker(), m.merger(), &**holder));
+    checked_model_ = &m;
+  }
+  return &**holder;
+}
 
 StatusOr<std::shared_ptr<const model::RetrievalModel>> RequestPipeline::Snapshot() {
   // One snapshot for the whole request: a model published meanwhile serves the next one.
@@ -79,8 +101,10 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
   // alone when the fusion won on validation).
   ranking::CandidateRows rows;
   const size_t pool = reranker_->empty() ? request.k : std::max(request.k, reranker_->options().pool);
+  std::optional<ranking::FoldFeatures> holder;
+  FUNNEL_ASSIGN_OR_RETURN(const ranking::CandidateFeatureSource* features, StoreFeatures(*m, state.user, out.at, &holder));
   FUNNEL_ASSIGN_OR_RETURN(std::vector<retrieval::Candidate> top,
-                          ranking::RankCandidates(c, state, merger, m->ranker(), pool, &rows));
+                          ranking::RankCandidates(c, state, merger, m->ranker(), pool, &rows, features));
 
   // Step: re-rank the top of that order into the list.
   reranker_->Apply(*facts_, request.k, &top);
@@ -156,7 +180,12 @@ StatusOr<Ranking> RequestPipeline::Rank(const RankRequest& request) {
   if (n > 0) {
     ranking::CandidateRows rows;
     if (const ranking::CandidateRanker* ranker = m->ranker()) {
-      ranking::ComputeCandidateRows(c, state, merger, n, &rows);
+      std::optional<ranking::FoldFeatures> holder;
+      FUNNEL_ASSIGN_OR_RETURN(const ranking::CandidateFeatureSource* features,
+                              StoreFeatures(*m, state.user, out.at, &holder));
+      const size_t cols = 3 * c.sources + 5 + (features != nullptr ? features->names().size() : 0);
+      if (cols != ranker->features().size()) return ranking::CheckRankerFeatures(*ranker, merger, features);
+      ranking::ComputeCandidateRows(c, state, merger, n, &rows, features);
       std::vector<float> by_row(n);
       FUNNEL_RETURN_IF_ERROR(ranker->Score({rows.values, n, rows.cols}, by_row));
       for (size_t r = 0; r < n; ++r) score[rows.candidate[r]] = by_row[r];

@@ -7,6 +7,7 @@
 
 #include "funnel/core/logging.h"
 #include "funnel/core/thread_pool.h"
+#include "funnel/ranking/store_features.h"
 
 namespace funnel::training {
 
@@ -35,6 +36,12 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
     FUNNEL_ASSIGN_OR_RETURN(std::vector<retrieval::UserState> states,
                             SplitUserStates(store, events, options.data, split));
     FUNNEL_ASSIGN_OR_RETURN(ranking::ItemFacts facts, ranking::ItemFacts::FromStore(store, model.num_items));
+    // The feature store as of the cutoff, when the fold's ranker reads it (as serving does).
+    std::unique_ptr<ranking::FoldAtTime> fold;
+    if (model.ranker != nullptr && !ranking::StoreFeaturesOf(*model.ranker).empty()) {
+      FUNNEL_ASSIGN_OR_RETURN(fold, ranking::FoldAtTime::Create(options.store_features, &store));
+      FUNNEL_RETURN_IF_ERROR(fold->AdvanceTo(split.cutoff));
+    }
     const size_t sources = model.slots.size(), rows = report.rows.size();
     // Per user and row: the metrics and the top-20 list (for coverage).
     std::vector<std::vector<eval::UserMetrics>> m(states.size(), std::vector<eval::UserMetrics>(rows));
@@ -58,9 +65,12 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
         tops[u][sources].assign(all.begin(), all.begin() + std::min<size_t>(20, all.size()));
         m[u][sources + 1] = eval::ScoreList(tops[u][sources], truth);
         tops[u][sources + 1] = tops[u][sources];
-        // The final list: what the request pipeline serves (ranking/candidate_ranker.h).
+        // The ranker's order and the final list: what the request pipeline serves.
+        std::optional<ranking::FoldFeatures> features;
+        if (fold != nullptr) features.emplace(fold->fold(), states[u].user, split.cutoff);
+        const ranking::CandidateFeatureSource* store_features = features ? &*features : nullptr;
         StatusOr<std::vector<retrieval::Candidate>> final_list =
-            ranking::RankCandidates(c, states[u], merger, model.ranker.get(), 20, &ranked_rows);
+            ranking::RankCandidates(c, states[u], merger, model.ranker.get(), 20, &ranked_rows, store_features);
         if (!final_list.ok()) {
           failed[u] = final_list.status();
           continue;
@@ -70,7 +80,7 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
         // The final list: the re-rank steps on the ranker's pool, as serving runs them.
         StatusOr<std::vector<retrieval::Candidate>> pool =
             ranking::RankCandidates(c, states[u], merger, model.ranker.get(), std::max<size_t>(20, rerank.options().pool),
-                                    &ranked_rows);
+                                    &ranked_rows, store_features);
         if (!pool.ok()) {
           failed[u] = pool.status();
           continue;

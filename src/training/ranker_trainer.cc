@@ -102,7 +102,7 @@ StatusOr<Scored> Evaluate(std::span<const RankerExample* const> newest, const Ca
     for (size_t u = begin; u < end; ++u) {
       const RankerExample& ex = *newest[u];
       StatusOr<std::vector<retrieval::Candidate>> top =
-          ranking::RankCandidates(*ex.candidates, *ex.user, *ex.merger, ranker, 20, &scratch);
+          ranking::RankCandidates(*ex.candidates, *ex.user, *ex.merger, ranker, 20, &scratch, ex.store);
       if (!top.ok()) {
         failed[u] = top.status();
         continue;
@@ -149,14 +149,17 @@ StatusOr<TrainedRanker> TrainRanker(std::span<const RankerExample> examples, con
                       "there ", windows.size() == 1 ? "is 1" : Cat("are ", windows.size()), "; the fusion serves");
     return out;
   }
-  const std::vector<std::string> names = ranking::CandidateFeatureNames(examples.front().merger->SourceNames());
+  const ranking::CandidateFeatureSource* store = examples.front().store;
+  const std::vector<std::string> names = ranking::CandidateFeatureNames(
+      examples.front().merger->SourceNames(),
+      store != nullptr ? std::span<const std::string>(store->names()) : std::span<const std::string>());
 
   // Every example's rows, computed by the serving code (candidate_features.h).
   std::vector<CandidateRows> rows(examples.size());
   ParallelFor(examples.size(), threads, [&](size_t begin, size_t end, int) {
     for (size_t i = begin; i < end; ++i)
       ranking::ComputeCandidateRows(*examples[i].candidates, *examples[i].user, *examples[i].merger, options.depth,
-                                    &rows[i]);
+                                    &rows[i], examples[i].store);
   }, 8);
   Matrix train, valid;
   std::vector<const RankerExample*> newest;

@@ -9,6 +9,7 @@
 
 #include "funnel/core/logging.h"
 #include "funnel/core/thread_pool.h"
+#include "funnel/ranking/store_features.h"
 
 namespace funnel::training {
 
@@ -497,8 +498,12 @@ TunedFusion TuneFusion(const PooledCandidates& pooled, const Run& run) {
 }
 
 // Phase 4b. The ranker, on the pooled candidates as each window's tuned merger fuses them.
-StatusOr<TrainedRanker> TrainRankingStage(const PooledCandidates& pooled, const TunedFusion& fusion, size_t windows,
+StatusOr<TrainedRanker> TrainRankingStage(const store::EventStore& store, const PooledCandidates& pooled,
+                                          const TunedFusion& fusion, std::span<const Window> window_list,
                                           const Run& run) {
+  const size_t windows = window_list.size();
+  std::vector<Timestamp> cutoffs;
+  for (const Window& win : window_list) cutoffs.push_back(win.split.cutoff);
   std::vector<retrieval::Merger> mergers;
   mergers.reserve(windows);
   for (size_t w = 0; w < windows; ++w) {
@@ -510,11 +515,29 @@ StatusOr<TrainedRanker> TrainRankingStage(const PooledCandidates& pooled, const 
     }
     mergers.emplace_back(std::move(slots), run.options.max_candidates, fusion.fusion);
   }
+  // The feature store as of each window's start: its users' features before their labels.
+  std::vector<std::unique_ptr<ranking::FoldAtTime>> folds;
+  if (!run.options.store_features.empty() && !run.options.ranking.rankers.empty()) {
+    for (size_t w = 0; w < windows; ++w) {
+      FUNNEL_ASSIGN_OR_RETURN(std::unique_ptr<ranking::FoldAtTime> fold,
+                              ranking::FoldAtTime::Create(run.options.store_features, &store));
+      FUNNEL_RETURN_IF_ERROR(fold->AdvanceTo(cutoffs[w]));
+      folds.push_back(std::move(fold));
+    }
+  }
+  std::vector<ranking::FoldFeatures> store_rows;
+  store_rows.reserve(pooled.pool.sets.size());
   std::vector<RankerExample> examples;
   examples.reserve(pooled.pool.sets.size());
-  for (size_t i = 0; i < pooled.pool.sets.size(); ++i)
-    examples.push_back({&pooled.pool.sets[i], pooled.state_of[i], pooled.pool.truths[i],
-                        &mergers[static_cast<size_t>(pooled.window_of[i])], pooled.window_of[i]});
+  for (size_t i = 0; i < pooled.pool.sets.size(); ++i) {
+    const size_t w = static_cast<size_t>(pooled.window_of[i]);
+    const ranking::CandidateFeatureSource* features = nullptr;
+    if (!folds.empty()) features = &store_rows.emplace_back(folds[w]->fold(), pooled.state_of[i]->user, cutoffs[w]);
+    examples.push_back({&pooled.pool.sets[i], pooled.state_of[i], pooled.pool.truths[i], &mergers[w],
+                        pooled.window_of[i], features});
+  }
+  spdlog::info("ranking: {} feature-store columns ({:.1f} s)", folds.empty() ? 0 : folds.front()->fold().names().size(),
+               run.Elapsed());
   return TrainRanker(examples, run.options.ranking, run.threads);
 }
 
@@ -587,7 +610,7 @@ StatusOr<TrainedRetrieval> TrainRetrieval(const store::EventStore& store, const 
     out.choices = TuneSourceParameters(windows, run);
     PooledCandidates pooled = PoolValidationCandidates(windows, out.choices, run);
     TunedFusion fusion = TuneFusion(pooled, run);
-    FUNNEL_ASSIGN_OR_RETURN(TrainedRanker ranked, TrainRankingStage(pooled, fusion, windows.size(), run));
+    FUNNEL_ASSIGN_OR_RETURN(TrainedRanker ranked, TrainRankingStage(store, pooled, fusion, windows, run));
     out.validation = std::move(pooled.rows);
     out.validation.push_back(std::move(fusion.row));
     for (ValidationRow& row : ranked.validation) out.validation.push_back(std::move(row));

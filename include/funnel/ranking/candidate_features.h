@@ -29,6 +29,17 @@
 
 namespace funnel::ranking {
 
+// Per-candidate features from outside retrieval (the feature store's, features/feature_fold.h),
+// bound to one request's user and time; appended to the rows after the retrieval features,
+// under their own names prefixed "store.".
+class CandidateFeatureSource {
+ public:
+  virtual ~CandidateFeatureSource() = default;
+  virtual const std::vector<std::string>& names() const = 0;
+  // The feature row of `item` (a model item index; unknown ones get the no-state values).
+  virtual void Compute(uint32_t item, std::span<float> out) const = 0;
+};
+
 struct CandidateRows {
   // The fused order of every candidate, best first (Merger::Fuse over the whole set).
   std::vector<retrieval::Candidate> fused;
@@ -38,12 +49,15 @@ struct CandidateRows {
   size_t cols = 0;
 };
 
-// Feature names for a merger with these sources, in the order rows hold them.
-std::vector<std::string> CandidateFeatureNames(std::span<const std::string> sources);
+// Feature names for a merger with these sources, in the order rows hold them, then the
+// feature store's (`store`, each prefixed "store.").
+std::vector<std::string> CandidateFeatureNames(std::span<const std::string> sources,
+                                               std::span<const std::string> store = {});
 
 // Rows of the `depth` best fused candidates of `c` (all when fewer), as `merger` (its sources'
-// order, fusion and weights) sees them.
+// order, fusion and weights) sees them, with `store`'s columns appended when given.
 void ComputeCandidateRows(const retrieval::CandidateSet& c, const retrieval::UserState& user,
-                          const retrieval::Merger& merger, size_t depth, CandidateRows* out);
+                          const retrieval::Merger& merger, size_t depth, CandidateRows* out,
+                          const CandidateFeatureSource* store = nullptr);
 
 }  // namespace funnel::ranking

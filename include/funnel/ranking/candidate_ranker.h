@@ -57,10 +57,20 @@ std::vector<std::string> RankerKinds();
 // alone when `ranker` is null. Scores are the ranker's for rescored items and, below them,
 // decreasing values for the rest, so a list is always ordered by its scores.
 // `rows` is scratch (and, after the call, holds the rescored rows for explanations).
+// `store` supplies the feature store's columns the ranker was trained with (their names must
+// be the ranker's after the retrieval ones: an error otherwise, not a wrong score).
 StatusOr<std::vector<retrieval::Candidate>> RankCandidates(const retrieval::CandidateSet& c,
                                                            const retrieval::UserState& user,
                                                            const retrieval::Merger& merger,
                                                            const CandidateRanker* ranker, size_t k,
-                                                           CandidateRows* rows);
+                                                           CandidateRows* rows,
+                                                           const CandidateFeatureSource* store = nullptr);
+
+// Whether `ranker`'s features are `merger`'s retrieval features followed by `store`'s (none when
+// null): FailedPrecondition naming the difference otherwise.
+Status CheckRankerFeatures(const CandidateRanker& ranker, const retrieval::Merger& merger,
+                           const CandidateFeatureSource* store);
+// The feature-store names (without the "store." prefix) a ranker reads after its retrieval ones.
+std::vector<std::string> StoreFeaturesOf(const CandidateRanker& ranker);
 
 }  // namespace funnel::ranking

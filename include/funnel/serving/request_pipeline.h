@@ -35,6 +35,7 @@
 #include "funnel/core/time.h"
 #include "funnel/model/model_catch_up.h"
 #include "funnel/ranking/rerank.h"
+#include "funnel/ranking/store_features.h"
 #include "funnel/retrieval/source_registry.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/serving/model_handle.h"
@@ -113,8 +114,11 @@ class RequestPipeline {
   // before the first request.
   // `rerank`: the re-rank steps after the ranker ([rerank]; rerank.h), checked when the config
   // was read (an unknown step fails every request, naming the known ones).
+  // `store_features`: the feature definitions in force (the config's), for models whose ranker
+  // reads the feature store; the fold of every event before a request's time is kept and moved
+  // forward with the requests (ranking/store_features.h).
   RequestPipeline(const store::EventStore& store, const ModelHandle& models, const EventsConfig& events,
-                  const ranking::RerankOptions& rerank = {});
+                  const ranking::RerankOptions& rerank = {}, std::vector<features::FeatureSpec> store_features = {});
 
   // FailedPrecondition when no model is published; k must be at least 1.
   StatusOr<Recommendation> Recommend(const Request& request);
@@ -137,6 +141,15 @@ class RequestPipeline {
   std::unique_ptr<retrieval::StrengthRule> rule_;
   StatusOr<ranking::Reranker> reranker_;
   std::unique_ptr<ranking::ItemFacts> facts_;  // the item metadata of rule_model_'s catalog
+  std::vector<features::FeatureSpec> specs_;
+  std::unique_ptr<ranking::FoldAtTime> fold_;
+  const model::RetrievalModel* checked_model_ = nullptr;  // whose ranker's features matched fold_'s
+
+  // The feature store's columns for `user` at `at` when the model's ranker reads them (held in
+  // *holder), else null.
+  StatusOr<const ranking::CandidateFeatureSource*> StoreFeatures(const model::RetrievalModel& m, uint32_t user,
+                                                                 Timestamp at,
+                                                                 std::optional<ranking::FoldFeatures>* holder);
 
   // The model snapshot and the user's state as of the request time (with the history verdict).
   StatusOr<std::shared_ptr<const model::RetrievalModel>> Snapshot();

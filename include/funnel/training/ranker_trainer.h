@@ -52,6 +52,9 @@ struct RankerExample {
   const std::vector<ItemIdx>* truth = nullptr;
   const retrieval::Merger* merger = nullptr;
   int window = 0;
+  // The feature store's columns for this user as of the window's start; null: none. Every
+  // example must have them or none.
+  const ranking::CandidateFeatureSource* store = nullptr;
 };
 
 struct TrainedRanker {

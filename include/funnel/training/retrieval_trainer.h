@@ -32,6 +32,7 @@
 #include "funnel/retrieval/popularity.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/store/event_store.h"
+#include "funnel/features/feature_spec.h"
 #include "funnel/ranking/rerank.h"
 #include "funnel/training/ranker_trainer.h"
 
@@ -99,6 +100,10 @@ struct RetrievalTrainOptions {
   // The re-rank steps after the ranker ([rerank]): not trained, but read here so evaluation
   // runs the steps serving runs.
   ranking::RerankOptions rerank;
+  // The feature definitions whose values the ranker reads beside retrieval's (the config's
+  // [[features]], or the shipped set); empty: the ranker reads retrieval's features only. Not a
+  // [retrieval] key: commands fill it from the config.
+  std::vector<features::FeatureSpec> store_features;
 };
 
 // The fitted sources and the choices requests must repeat (what the registry writes), plus
