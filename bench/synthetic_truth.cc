@@ -1,4 +1,5 @@
-// How close each retrieval source (and the fused list) gets to the generator's ground truth.
+// How close each retrieval source, the fused list and the full pipeline's list (ranker and
+// re-rank steps) get to the generator's ground truth.
 //
 // A synthetic platform (`funnel generate`) knows every user's true affinity for every item
 // (docs/formats/generator-truth.md). The model is trained with TrainRetrieval on the events
@@ -27,6 +28,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "funnel/core/logging.h"
 #include "funnel/events/generator.h"
+#include "funnel/ranking/candidate_ranker.h"
+#include "funnel/ranking/rerank.h"
+#include "funnel/ranking/store_features.h"
 #include "funnel/retrieval/merger.h"
 #include "funnel/retrieval/training_set.h"
 #include "funnel/training/retrieval_trainer.h"
@@ -125,6 +129,7 @@ int main(int argc, char** argv) {
 
   training::RetrievalTrainOptions topt;
   topt.tune = tune;
+  topt.store_features = features::DefaultFeatureSpecs();
   const EventsConfig events;
   std::fprintf(stderr, "training (tune=%d) before day %u\n", tune, cutoff_day);
   auto trained = training::TrainRetrieval(store, events, cutoff, topt);
@@ -140,11 +145,22 @@ int main(int argc, char** argv) {
   std::iota(users.begin(), users.end(), 0u);
   std::shuffle(users.begin(), users.end(), rng);
   retrieval::StrengthRule rule(store, events, trained->data);
+  // The full pipeline's list: the ranker (with the feature store as of the cutoff) and the
+  // shipped re-rank steps, as `funnel recommend` serves it.
+  auto fold = ranking::FoldAtTime::Create(topt.store_features, &store);
+  if (!fold.ok()) return fail(fold.status());
+  if (Status s = (*fold)->AdvanceTo(cutoff); !s.ok()) return fail(s);
+  auto rerank = ranking::Reranker::Create(topt.rerank);
+  if (!rerank.ok()) return fail(rerank.status());
+  auto facts = ranking::ItemFacts::FromStore(store, trained->num_items);
+  if (!facts.ok()) return fail(facts.status());
+  ranking::CandidateRows ranked_rows;
 
   std::vector<Row> rows;
   std::vector<std::string> names = {"random"};
   for (const auto& s : merger.slots()) names.emplace_back(s.source->name());
   names.push_back("fused");
+  names.push_back("final (ranker + re-rank)");
   names.push_back("oracle");
   for (const std::string& name : names) {
     rows.emplace_back();
@@ -203,7 +219,19 @@ int main(int argc, char** argv) {
     got = merger.Fuse(c, kK);
     list.clear();
     for (const Candidate& x : got) list.push_back(x.item);
-    Score(t, list, &rows[rows.size() - 2]);
+    Score(t, list, &rows[rows.size() - 3]);
+    {
+      std::optional<ranking::FoldFeatures> features;
+      if (trained->ranker != nullptr && !ranking::StoreFeaturesOf(*trained->ranker).empty())
+        features.emplace((*fold)->fold(), st->user, cutoff);
+      auto ranked = ranking::RankCandidates(c, *st, merger, trained->ranker.get(), std::max(kK, topt.rerank.pool),
+                                            &ranked_rows, features ? &*features : nullptr);
+      if (!ranked.ok()) return fail(ranked.status());
+      rerank->Apply(*facts, kK, &*ranked);
+      list.clear();
+      for (const Candidate& x : *ranked) list.push_back(x.item);
+      Score(t, list, &rows[rows.size() - 2]);
+    }
     Score(t, std::vector<uint32_t>(t.top.begin(), t.top.begin() + std::min(kK, t.top.size())), &rows.back());
     absl::flat_hash_set<uint32_t> in_set(c.items.begin(), c.items.end());
     size_t h20 = 0, h100 = 0;
@@ -233,6 +261,7 @@ int main(int argc, char** argv) {
               trained->fusion.rank_offset);
   for (const auto& v : trained->validation)
     if (!v.params.empty()) std::printf("- chosen on validation: %s %s\n", v.name.c_str(), v.params.c_str());
+  std::printf("- ranking: %s\n", trained->ranking_verdict.c_str());
   std::printf("- eligible items: uploaded by the cutoff and not touched by the user; relevance = P(watch and like)\n\n");
   std::printf("| list (top %zu) | length | NDCG@20 | ± se | overlap with true top 20 | mean true affinity | gap closed |\n", kK);
   std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");

@@ -1,6 +1,8 @@
 // What `funnel eval` reports must hold for an outside tool that uses only the documented
 // contract (docs/protocol.md): it splits MovieLens 100K into the five rolling folds itself, imports each
-// fold's training part as JSON Lines, runs `funnel train` and `funnel recommend --users F --k 20`
+// fold's training part as JSON Lines (with the catalog's and the users' metadata, which carry no
+// time: genres and years, ages and genders, as the MovieLens importer stores them, so the
+// ranker's feature-store columns see the same data), runs `funnel train` and `funnel recommend --users F --k 20`
 // with their defaults, and scores the TSV lists with the protocol's definitions, written here
 // again from the text rather than taken from Funnel's eval code. Its NDCG@10 must match
 // `funnel eval`'s within 0.005 (before the request-time fix, recommend's default time was the
@@ -92,6 +94,46 @@ TEST(ExternalContractTest, SplitOutsideImportTrainRecommendReproducesEvalNdcgOnM
   // q(p): the time of the event at index floor(p * n) (p is a multiple of 0.1 here, so exact).
   auto q = [&](double p) { return ratings[std::min(n - 1, static_cast<size_t>(std::llround(p * 10)) * n / 10)].ts; };
 
+  // The metadata, as JSON Lines records from the text of u.item, u.genre and u.user.
+  const std::string items_file = dir / "items.jsonl", users_file_meta = dir / "users.jsonl";
+  {
+    std::vector<std::string> genres;
+    std::ifstream g(ml + "/u.genre");
+    for (std::string line; std::getline(g, line);)
+      if (!line.empty()) genres.push_back(line.substr(0, line.find('|')));
+    std::ifstream in(ml + "/u.item", std::ios::binary);
+    std::ofstream out(items_file);
+    for (std::string line; std::getline(in, line);) {
+      std::vector<std::string> f;
+      std::istringstream l(line);
+      for (std::string cell; std::getline(l, cell, '|');) f.push_back(cell);
+      ASSERT_GE(f.size(), 5 + genres.size()) << line;
+      out << "{\"item\":\"" << f[0] << "\",\"categories\":[";
+      bool first = true;
+      for (size_t k = 0; k < genres.size(); ++k) {
+        if (f[5 + k] != "1" || genres[k] == "unknown") continue;
+        out << (first ? "" : ",") << "\"" << genres[k] << "\"";
+        first = false;
+      }
+      out << "]";
+      // The year in the title's last "(dddd)".
+      std::smatch m;
+      static const std::regex year(R"(\((\d{4})\)[^(]*$)");
+      if (std::regex_search(f[1], m, year)) out << ",\"attributes\":{\"year\":" << m[1] << "}";
+      out << "}\n";
+    }
+    std::ifstream users(ml + "/u.user");
+    std::ofstream uout(users_file_meta);
+    for (std::string line; std::getline(users, line);) {
+      std::vector<std::string> f;
+      std::istringstream l(line);
+      for (std::string cell; std::getline(l, cell, '|');) f.push_back(cell);
+      ASSERT_EQ(f.size(), 5u) << line;
+      uout << "{\"user\":\"" << f[0] << "\",\"attributes\":{\"age\":" << f[1] << ",\"gender\":\"" << f[2]
+           << "\",\"occupation\":\"" << f[3] << "\"}}\n";
+    }
+  }
+
   double sum = 0;
   size_t pairs = 0;
   for (int f = 1; f <= 5; ++f) {
@@ -126,6 +168,10 @@ TEST(ExternalContractTest, SplitOutsideImportTrainRecommendReproducesEvalNdcgOnM
       std::ofstream u(users_file);
       for (const auto& [user, items] : truth)
         if (!items.empty()) u << user << "\n";
+    }
+    for (const auto& [kind, file] : {std::pair<const char*, std::string>{"items", items_file}, {"users", users_file_meta}}) {
+      ProcessResult meta = Funnel({"import", kind, file, "--data", data});
+      ASSERT_EQ(meta.exit_code, 0) << Describe(meta);
     }
     ProcessResult in = Funnel({"import", "events", dir / ("train" + std::to_string(f) + ".jsonl"), "--data", data});
     ASSERT_EQ(in.exit_code, 0) << Describe(in);
