@@ -98,7 +98,7 @@ void RankAndRerank(benchmark::State& state, const std::vector<std::string>& step
   ranking::CandidateRows rows;
   for (auto _ : state) {
     auto top = ranking::RankCandidates(s.set, s.user, *s.merger, s.ranker.get(), steps.empty() ? 20 : 100, &rows);
-    if (!steps.empty()) rerank->Apply(s.facts, 20, &*top);
+    if (!steps.empty()) rerank->Apply(s.facts, {.k = 20, .seed = 7}, &*top);
     benchmark::DoNotOptimize(top->data());
   }
 }
@@ -114,7 +114,7 @@ void BM_RerankOnly(benchmark::State& state) {
   auto ranked = ranking::RankCandidates(s.set, s.user, *s.merger, s.ranker.get(), kCandidates, &rows);
   for (auto _ : state) {
     std::vector<retrieval::Candidate> list = *ranked;
-    rerank->Apply(s.facts, 20, &list);
+    rerank->Apply(s.facts, {.k = 20, .seed = 7}, &list);
     benchmark::DoNotOptimize(list.data());
   }
 }

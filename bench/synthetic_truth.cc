@@ -227,7 +227,8 @@ int main(int argc, char** argv) {
       auto ranked = ranking::RankCandidates(c, *st, merger, trained->ranker.get(), std::max(kK, topt.rerank.pool),
                                             &ranked_rows, features ? &*features : nullptr);
       if (!ranked.ok()) return fail(ranked.status());
-      rerank->Apply(*facts, kK, &*ranked);
+      rerank->Apply(*facts, {.k = kK, .seed = ranking::RequestSeed(topt.rerank.seed, store.UserName(UserIdx{u}), cutoff)},
+                    &*ranked);
       list.clear();
       for (const Candidate& x : *ranked) list.push_back(x.item);
       Score(t, list, &rows[rows.size() - 2]);

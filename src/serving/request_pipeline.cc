@@ -58,7 +58,12 @@ StatusOr<std::shared_ptr<const model::RetrievalModel>> RequestPipeline::Snapshot
   if (!reranker_.ok()) return reranker_.status();
   if (rule_model_ != m.get()) {
     rule_ = std::make_unique<retrieval::StrengthRule>(store_, events_, m->manifest().data);
-    FUNNEL_ASSIGN_OR_RETURN(ranking::ItemFacts facts, ranking::ItemFacts::FromStore(store_, m->num_items()));
+    // Impression and like counts (for explore) as of the model's cutoff: what the model knows.
+    FUNNEL_ASSIGN_OR_RETURN(ranking::ItemFacts facts,
+                            ranking::ItemFacts::FromStore(store_, m->num_items(),
+                                                          reranker_->Has("explore")
+                                                              ? std::optional<Timestamp>(m->manifest().cutoff)
+                                                              : std::nullopt));
     facts_ = std::make_unique<ranking::ItemFacts>(std::move(facts));
     rule_model_ = m.get();
   }
@@ -107,7 +112,8 @@ StatusOr<Recommendation> RequestPipeline::Recommend(const Request& request) {
                           ranking::RankCandidates(c, state, merger, m->ranker(), pool, &rows, features));
 
   // Step: re-rank the top of that order into the list.
-  reranker_->Apply(*facts_, request.k, &top);
+  reranker_->Apply(*facts_, {.k = request.k, .seed = ranking::RequestSeed(reranker_->options().seed, request.user, out.at)},
+                   &top);
 
   absl::flat_hash_map<uint32_t, size_t> row;  // item -> candidate row, for explain
   if (request.explain)

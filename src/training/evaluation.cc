@@ -35,7 +35,10 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
     }
     FUNNEL_ASSIGN_OR_RETURN(std::vector<retrieval::UserState> states,
                             SplitUserStates(store, events, options.data, split));
-    FUNNEL_ASSIGN_OR_RETURN(ranking::ItemFacts facts, ranking::ItemFacts::FromStore(store, model.num_items));
+    FUNNEL_ASSIGN_OR_RETURN(ranking::ItemFacts facts,
+                            ranking::ItemFacts::FromStore(store, model.num_items,
+                                                          rerank.Has("explore") ? std::optional<Timestamp>(model.cutoff)
+                                                                                : std::nullopt));
     // The feature store as of the cutoff, when the fold's ranker reads it (as serving does).
     std::unique_ptr<ranking::FoldAtTime> fold;
     if (model.ranker != nullptr && !ranking::StoreFeaturesOf(*model.ranker).empty()) {
@@ -85,7 +88,10 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
           failed[u] = pool.status();
           continue;
         }
-        rerank.Apply(facts, 20, &*pool);
+        rerank.Apply(facts,
+                     {.k = 20, .seed = ranking::RequestSeed(rerank.options().seed,
+                                                            store.UserName(split.users[u].user), split.cutoff)},
+                     &*pool);
         for (const auto& r : *pool) tops[u][sources + 3].push_back(ItemIdx{r.item});
         m[u][sources + 3] = eval::ScoreList(tops[u][sources + 3], truth);
       }

@@ -98,6 +98,9 @@ Status BindRerank(Io& r, O& o) {
   FUNNEL_RETURN_IF_ERROR(r.Int("cap_window", &o.cap_window, kNonNegative));
   FUNNEL_RETURN_IF_ERROR(r.Int("max_per_creator", &o.max_per_creator, kNonNegative));
   FUNNEL_RETURN_IF_ERROR(r.Int("max_per_category", &o.max_per_category, kNonNegative));
+  FUNNEL_RETURN_IF_ERROR(r.Number("explore_share", &o.explore_share, NumberRange{.min = 0, .max = 1}));
+  FUNNEL_RETURN_IF_ERROR(r.Int("explore_max_impressions", &o.explore_max_impressions, kNonNegative));
+  FUNNEL_RETURN_IF_ERROR(r.Int("seed", &o.seed, kNonNegative));
   return r.Done();
 }
 

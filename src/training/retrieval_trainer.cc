@@ -536,9 +536,25 @@ StatusOr<TrainedRanker> TrainRankingStage(const store::EventStore& store, const 
     examples.push_back({&pooled.pool.sets[i], pooled.state_of[i], pooled.pool.truths[i], &mergers[w],
                         pooled.window_of[i], features});
   }
+  // Rows in an order of the data, not of the store's indexes (window, then user id): logistic
+  // regression's shuffle and the trees' row sampling then give one model for one data set,
+  // whatever order its users were first stored in (an outside tool's import, say).
+  std::vector<std::string> names;
+  names.reserve(examples.size());
+  for (const RankerExample& ex : examples)
+    names.push_back(ex.user->user == retrieval::UserState::kUnknownUser ? std::string()
+                                                                         : store.UserName(UserIdx{ex.user->user}));
+  std::vector<size_t> order(examples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return examples[a].window != examples[b].window ? examples[a].window < examples[b].window : names[a] < names[b];
+  });
+  std::vector<RankerExample> ordered;
+  ordered.reserve(examples.size());
+  for (size_t i : order) ordered.push_back(examples[i]);
   spdlog::info("ranking: {} feature-store columns ({:.1f} s)", folds.empty() ? 0 : folds.front()->fold().names().size(),
                run.Elapsed());
-  return TrainRanker(examples, run.options.ranking, run.threads);
+  return TrainRanker(ordered, run.options.ranking, run.threads);
 }
 
 // Phase 5. Every source refitted on the whole training part with the choices made.

@@ -4,6 +4,9 @@
 // and ILD counts the share of dissimilar pairs.
 #include "funnel/ranking/rerank.h"
 
+#include <map>
+#include <tuple>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -46,27 +49,27 @@ Reranker Make(RerankOptions o) {
 
 TEST(RerankTest, FilterDropsOnlyUnavailableItems) {
   std::vector<retrieval::Candidate> l = List();
-  Make({.steps = {"filter"}}).Apply(Facts(), 8, &l);
+  Make({.steps = {"filter"}}).Apply(Facts(), {.k = 8}, &l);
   EXPECT_THAT(Items(l), ElementsAre(0u, 1u, 2u, 4u, 5u, 6u, 7u));
 }
 
 TEST(RerankTest, CapsMoveACreatorsSurplusBelowTheWindowInOrder) {
   std::vector<retrieval::Candidate> l = List();
-  Make({.steps = {"caps"}, .cap_window = 4, .max_per_creator = 2}).Apply(Facts(), 8, &l);
+  Make({.steps = {"caps"}, .cap_window = 4, .max_per_creator = 2}).Apply(Facts(), {.k = 8}, &l);
   // c1 has 0, 1 in the window; 2 and 4 wait; 3, 5 fill it; then the rest in order.
   EXPECT_THAT(Items(l), ElementsAre(0u, 1u, 3u, 5u, 2u, 4u, 6u, 7u));
   ExpectOrderedByScore(l);
   l = List();
-  Make({.steps = {"caps"}, .cap_window = 4, .max_per_creator = 0, .max_per_category = 1}).Apply(Facts(), 8, &l);
+  Make({.steps = {"caps"}, .cap_window = 4, .max_per_creator = 0, .max_per_category = 1}).Apply(Facts(), {.k = 8}, &l);
   EXPECT_THAT(Items(l), ElementsAre(0u, 4u, 6u, 7u, 1u, 2u, 3u, 5u)) << "items without a category are never capped";
 }
 
 TEST(RerankTest, MmrTradesRelevanceForNoveltyAsLambdaSays) {
   std::vector<retrieval::Candidate> l = List();
-  Make({.steps = {"mmr"}, .mmr_lambda = 1.0}).Apply(Facts(), 4, &l);
+  Make({.steps = {"mmr"}, .mmr_lambda = 1.0}).Apply(Facts(), {.k = 4}, &l);
   EXPECT_THAT(Items(l), ElementsAre(0u, 1u, 2u, 3u)) << "λ = 1: relevance only";
   l = List();
-  Make({.steps = {"mmr"}, .mmr_lambda = 0.5}).Apply(Facts(), 4, &l);
+  Make({.steps = {"mmr"}, .mmr_lambda = 0.5}).Apply(Facts(), {.k = 4}, &l);
   // After 0 (drama, c1), everything similar to it pays 0.5: 3 (drama) and 4 (c1) do, 5 (comedy,
   // no creator) is the best novel one; then 6 (no category), then 7.
   EXPECT_THAT(Items(l), ElementsAre(0u, 5u, 6u, 7u));
@@ -75,14 +78,61 @@ TEST(RerankTest, MmrTradesRelevanceForNoveltyAsLambdaSays) {
 
 TEST(RerankTest, StepsRunInTheConfiguredOrderAndKeepTheTopK) {
   std::vector<retrieval::Candidate> l = List();
-  Make({.steps = {"filter", "caps"}, .cap_window = 3, .max_per_creator = 1}).Apply(Facts(), 5, &l);
+  Make({.steps = {"filter", "caps"}, .cap_window = 3, .max_per_creator = 1}).Apply(Facts(), {.k = 5}, &l);
   EXPECT_THAT(Items(l), ElementsAre(0u, 5u, 6u, 1u, 2u));
 }
 
 TEST(RerankTest, AnUnknownStepNamesTheKnownOnes) {
   StatusOr<Reranker> r = Reranker::Create({.steps = {"filter", "dedupe"}});
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(MessageOf(r.status()), HasSubstr("unknown re-rank step 'dedupe'; known: filter, mmr, caps"));
+  EXPECT_THAT(MessageOf(r.status()), HasSubstr("unknown re-rank step 'dedupe'; known: filter, mmr, caps, explore"));
+}
+
+// Forty candidates; items 0..19 well shown (100 impressions), 20..39 new (under 5), of which
+// 30 has liked every one of its 4 impressions.
+ItemFacts ExploreFacts() {
+  ItemFacts f(40);
+  for (uint32_t i = 0; i < 40; ++i) f.SetCounts(i, i < 20 ? 100 : 4, i == 30 ? 4 : 0);
+  return f;
+}
+
+std::vector<retrieval::Candidate> Long() {
+  std::vector<retrieval::Candidate> l;
+  for (uint32_t i = 0; i < 40; ++i) l.push_back({i, 100.0f - static_cast<float>(i)});
+  return l;
+}
+
+TEST(RerankTest, ExploreGivesItsShareOfSlotsToLittleShownItemsRepeatablyForASeed) {
+  const Reranker r = Make({.steps = {"explore"}, .explore_share = 0.2, .explore_max_impressions = 5});
+  std::vector<retrieval::Candidate> a = Long(), b = Long(), c = Long();
+  r.Apply(ExploreFacts(), {.k = 10, .seed = 42}, &a);
+  r.Apply(ExploreFacts(), {.k = 10, .seed = 42}, &b);
+  ASSERT_EQ(a.size(), 10u);
+  EXPECT_EQ(Items(a), Items(b)) << "the same seed, the same choices";
+  size_t explored = 0;
+  for (size_t i = 0; i < a.size(); ++i) explored += a[i].item >= 20;
+  EXPECT_EQ(explored, 2u) << "20% of 10 slots";
+  EXPECT_GE(a[4].item, 20u) << "spaced: slots 4 and 9";
+  EXPECT_GE(a[9].item, 20u);
+  const std::vector<uint32_t> items = Items(a);
+  EXPECT_THAT(std::vector<uint32_t>(items.begin(), items.begin() + 4), ElementsAre(0u, 1u, 2u, 3u));
+  ExpectOrderedByScore(a);
+  // Over many seeds, the item whose few impressions were all liked is drawn most often.
+  std::map<uint32_t, int> drawn;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    std::vector<retrieval::Candidate> l = Long();
+    r.Apply(ExploreFacts(), {.k = 10, .seed = seed}, &l);
+    for (const auto& x : l)
+      if (x.item >= 20) ++drawn[x.item];
+  }
+  int most = 0;
+  uint32_t best = 0;
+  for (const auto& [item, n] : drawn)
+    if (n > most) std::tie(most, best) = std::tie(n, item);
+  EXPECT_EQ(best, 30u);
+  EXPECT_GT(drawn.size(), 5u) << "the others are explored too";
+  r.Apply(ExploreFacts(), {.k = 10, .seed = 43}, &c);
+  EXPECT_EQ(c.size(), 10u);
 }
 
 TEST(RerankTest, IntraListDiversityIsTheShareOfDissimilarPairs) {

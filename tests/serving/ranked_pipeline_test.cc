@@ -74,7 +74,7 @@ TEST(RankedPipelineTest, OnlineListsAndScoresEqualTheOfflinePathsBitForBit) {
     StatusOr<std::vector<retrieval::Candidate>> offline =
         ranking::RankCandidates(c, *state, merger, t->ranker.get(), std::max<size_t>(10, o.rerank.pool), &rows, &features);
     ASSERT_TRUE(offline.ok());
-    rerank->Apply(*facts, 10, &*offline);
+    rerank->Apply(*facts, {.k = 10, .seed = ranking::RequestSeed(o.rerank.seed, user, at)}, &*offline);
     ASSERT_EQ(r->items.size(), offline->size());
     for (size_t k = 0; k < offline->size(); ++k) {
       EXPECT_EQ(r->items[k].item, store.store().ItemName(ItemIdx{(*offline)[k].item}));
