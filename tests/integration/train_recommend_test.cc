@@ -56,12 +56,7 @@ class TrainRecommendTest : public ::testing::Test {
     dir_ = new testing::TempDir();
     data_ = *dir_ / "data";
     const std::string gen = *dir_ / "gen";
-    ProcessResult g = Funnel({"generate", "--out", gen, "--users", "120", "--items", "300", "--days", "3", "--seed", "9"});
-    ASSERT_EQ(g.exit_code, 0) << Describe(g);
-    for (const char* kind : {"items", "events"}) {
-      ProcessResult r = Funnel({"import", kind, gen + "/" + kind + ".jsonl", "--data", data_});
-      ASSERT_EQ(r.exit_code, 0) << Describe(r);
-    }
+    ASSERT_EQ(testing::GenerateAndImport(gen, data_), "");
     ProcessResult t = Funnel({"train", "--data", data_});
     ASSERT_EQ(t.exit_code, 0) << Describe(t);
     train_out_ = new std::string(t.out);

@@ -29,4 +29,17 @@ inline std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// The small generated platform the CLI suites share: `funnel generate` 120 users x 300 items x
+// 3 days (seed 9) into `gen`, its items and events imported into `data`. The first failing
+// step's output, or "" when every step succeeded (call ASSERT_EQ(..., "") on it).
+inline std::string GenerateAndImport(const std::string& gen, const std::string& data) {
+  ProcessResult g = Funnel({"generate", "--out", gen, "--users", "120", "--items", "300", "--days", "3", "--seed", "9"});
+  if (g.exit_code != 0) return Describe(g);
+  for (const char* kind : {"items", "events"}) {
+    ProcessResult r = Funnel({"import", kind, gen + "/" + kind + ".jsonl", "--data", data});
+    if (r.exit_code != 0) return Describe(r);
+  }
+  return "";
+}
+
 }  // namespace funnel::testing
