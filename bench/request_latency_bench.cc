@@ -41,7 +41,7 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::PlatformOptions popt{.users = 2000, .items = 3000, .days = 14, .seed = 1};
+  bench::PlatformOptions popt{.dir = "", .users = 2000, .items = 3000, .days = 14, .seed = 1};
   std::vector<std::string> rest;
   if (!bench::ParsePlatformFlags(argc, argv, &popt, &rest)) return 2;
   size_t sample = 500, passes = 3;
