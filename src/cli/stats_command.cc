@@ -23,7 +23,7 @@ void PrintModel(const std::optional<model::ModelManifest>& m, std::ostream& out)
   for (const auto& s : m->sources) sources += (sources.empty() ? "" : ", ") + s.name;
   out << fmt::format("model:  {} (trained on {} before {}; {}: {})\n", m->version,
                      Count(m->training_events, "event"), FormatUtc(m->cutoff),
-                     Count(m->sources.size(), "source"), sources);
+                     Count(m->sources.size(), "source"), sources);  out << "ranker: " << (m->ranker.empty() ? std::string("none (the fusion's order serves)") : m->ranker) << "\n";
 }
 
 // A time as both spellings scripts use: RFC 3339 text and exact Unix seconds.
@@ -59,7 +59,10 @@ std::string StatsJson(const std::string& data_dir, const store::StoreStats& st,
     w.Key("users").Uint(m->num_users).Key("items").Uint(m->num_items);
     w.Key("sources").StartArray();
     for (const auto& s : m->sources) w.String(s.name);
-    w.EndArray().EndObject();
+    w.EndArray().Key("ranker");
+    if (m->ranker.empty()) w.Null();
+    else w.String(m->ranker);
+    w.EndObject();
   } else {
     w.Null();
   }

@@ -231,6 +231,10 @@ TEST(OutputModelTest, StatsShowsTheCurrentModelVersionAndCutoffInTextAndJson) {
   EXPECT_EQ(root["model"]["trained_at"].error(), simdjson::NO_SUCH_FIELD) << "no field that is always null";
   EXPECT_GT(uint64_t(root["model"]["training_events"]), 0u);
   EXPECT_GT(simdjson::dom::array(root["model"]["sources"]).size(), 0u);
+  simdjson::dom::element ranker;
+  ASSERT_EQ(root["model"]["ranker"].get(ranker), simdjson::SUCCESS) << "the ranker or null";
+  EXPECT_TRUE(ranker.is_null() || ranker.is_string());
+  EXPECT_THAT(s.out, ContainsRegex("\nranker: (logistic|gbdt|lambdamart|none \\(the fusion's order serves\\))\n")) << s.out;
 }
 
 }  // namespace
