@@ -202,6 +202,10 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
     quick.ials_alphas = {8};
     quick.ials_regularizations = {32, 128};
     quick.ease_lambdas = {400};
+    // The ranker per fold is the slow part: two kinds (the main model above tries all three)
+    // and at most 100 trees.
+    quick.ranking.rankers = {"logistic", "gbdt"};
+    quick.ranking.trees = 100;
     std::cout << "== 6. rolling temporal evaluation (docs/protocol.md, 5 folds; quick tuning per fold)\n";
     FUNNEL_ASSIGN_OR_RETURN(training::EvaluationReport r, training::RunEvaluation(*store, cfg.events, {}, quick));
     std::cout << fmt::format("   {} in {:.1f} s\n", Count(r.metrics.back().Overall().users, "(fold, user) pair"), r.seconds);
