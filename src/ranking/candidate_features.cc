@@ -51,6 +51,10 @@ void SourceColumn(const retrieval::CandidateSet& c, size_t s, std::vector<float>
 
 }  // namespace
 
+size_t CandidateFeatureCount(size_t sources, const CandidateFeatureSource* store) {
+  return kPerSource * sources + kGlobal + (store != nullptr ? store->names().size() : 0);
+}
+
 std::vector<std::string> CandidateFeatureNames(std::span<const std::string> sources,
                                                std::span<const std::string> store) {
   std::vector<std::string> names;
@@ -69,8 +73,8 @@ void ComputeCandidateRows(const retrieval::CandidateSet& c, const retrieval::Use
                           const CandidateFeatureSource* store) {
   const size_t n = c.items.size(), sources = c.sources;
   out->fused = merger.Fuse(c, n);
-  const size_t own = kPerSource * sources + kGlobal;
-  out->cols = own + (store != nullptr ? store->names().size() : 0);
+  const size_t own = CandidateFeatureCount(sources, nullptr);
+  out->cols = CandidateFeatureCount(sources, store);
   // Candidate index of each fused entry: items are unique within a set, so a sort finds them.
   std::vector<uint32_t> by_item(n);
   std::iota(by_item.begin(), by_item.end(), 0u);

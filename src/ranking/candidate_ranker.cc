@@ -119,8 +119,7 @@ StatusOr<std::vector<retrieval::Candidate>> RankCandidates(const retrieval::Cand
   }
   // A count check per request; the names are checked where a model meets a feature source
   // (CheckRankerFeatures: at load, and when serving binds the feature store).
-  const size_t cols = 3 * c.sources + 5 + (store != nullptr ? store->names().size() : 0);
-  if (cols != ranker->features().size()) return CheckRankerFeatures(*ranker, merger, store);
+  if (CandidateFeatureCount(c.sources, store) != ranker->features().size()) return CheckRankerFeatures(*ranker, merger, store);
   ComputeCandidateRows(c, user, merger, ranker->depth(), rows, store);
   const size_t n = rows->candidate.size();
   std::vector<float> score(n);

@@ -189,8 +189,7 @@ StatusOr<Ranking> RequestPipeline::Rank(const RankRequest& request) {
       std::optional<ranking::FoldFeatures> holder;
       FUNNEL_ASSIGN_OR_RETURN(const ranking::CandidateFeatureSource* features,
                               StoreFeatures(*m, state.user, out.at, &holder));
-      const size_t cols = 3 * c.sources + 5 + (features != nullptr ? features->names().size() : 0);
-      if (cols != ranker->features().size()) return ranking::CheckRankerFeatures(*ranker, merger, features);
+      if (ranking::CandidateFeatureCount(c.sources, features) != ranker->features().size()) return ranking::CheckRankerFeatures(*ranker, merger, features);
       ranking::ComputeCandidateRows(c, state, merger, n, &rows, features);
       std::vector<float> by_row(n);
       FUNNEL_RETURN_IF_ERROR(ranker->Score({rows.values, n, rows.cols}, by_row));

@@ -72,15 +72,8 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
         std::optional<ranking::FoldFeatures> features;
         if (fold != nullptr) features.emplace(fold->fold(), states[u].user, split.cutoff);
         const ranking::CandidateFeatureSource* store_features = features ? &*features : nullptr;
-        StatusOr<std::vector<retrieval::Candidate>> final_list =
-            ranking::RankCandidates(c, states[u], merger, model.ranker.get(), 20, &ranked_rows, store_features);
-        if (!final_list.ok()) {
-          failed[u] = final_list.status();
-          continue;
-        }
-        for (const auto& r : *final_list) tops[u][sources + 2].push_back(ItemIdx{r.item});
-        m[u][sources + 2] = eval::ScoreList(tops[u][sources + 2], truth);
-        // The final list: the re-rank steps on the ranker's pool, as serving runs them.
+        // One ranking of the re-rank pool: its first 20 are the ranker's list (a prefix of the
+        // same order), the re-rank steps on all of it give the final list, as serving runs them.
         StatusOr<std::vector<retrieval::Candidate>> pool =
             ranking::RankCandidates(c, states[u], merger, model.ranker.get(), std::max<size_t>(20, rerank.options().pool),
                                     &ranked_rows, store_features);
@@ -88,6 +81,8 @@ StatusOr<EvaluationReport> RunEvaluation(const store::EventStore& store, const E
           failed[u] = pool.status();
           continue;
         }
+        for (size_t r = 0; r < std::min<size_t>(20, pool->size()); ++r) tops[u][sources + 2].push_back(ItemIdx{(*pool)[r].item});
+        m[u][sources + 2] = eval::ScoreList(tops[u][sources + 2], truth);
         rerank.Apply(facts,
                      {.k = 20, .seed = ranking::RequestSeed(rerank.options().seed,
                                                             store.UserName(split.users[u].user), split.cutoff)},

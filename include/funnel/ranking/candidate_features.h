@@ -54,6 +54,9 @@ struct CandidateRows {
 std::vector<std::string> CandidateFeatureNames(std::span<const std::string> sources,
                                                std::span<const std::string> store = {});
 
+// How many columns the rows have: 3 per source, 5 global, then `store`'s.
+size_t CandidateFeatureCount(size_t sources, const CandidateFeatureSource* store);
+
 // Rows of the `depth` best fused candidates of `c` (all when fewer), as `merger` (its sources'
 // order, fusion and weights) sees them, with `store`'s columns appended when given.
 void ComputeCandidateRows(const retrieval::CandidateSet& c, const retrieval::UserState& user,
