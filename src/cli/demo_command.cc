@@ -197,14 +197,12 @@ Status RunDemo(const CommonOptions& common, DemoArgs args) {
     // The protocol trains once per fold; a lighter tuning keeps the demo to a few minutes
     // (`funnel eval` uses the full one).
     training::RetrievalTrainOptions quick = topt;
-    quick.validation_windows = 2;  // the fewest the ranker learns from (one older, the newest to judge)
+    quick.validation_windows = 2;  // the fewest the ranker learns from (each judged by one learned on the other)
     quick.max_validation_users = 1500;
     quick.ials_alphas = {8};
     quick.ials_regularizations = {32, 128};
     quick.ease_lambdas = {400};
-    // The ranker per fold is the slow part: two kinds (the main model above tries all three)
-    // and at most 100 trees.
-    quick.ranking.rankers = {"logistic", "gbdt"};
+    // The ranker per fold is the slow part: at most 100 trees.
     quick.ranking.trees = 100;
     std::cout << "== 6. rolling temporal evaluation (docs/protocol.md, 5 folds; quick tuning per fold)\n";
     FUNNEL_ASSIGN_OR_RETURN(training::EvaluationReport r, training::RunEvaluation(*store, cfg.events, {}, quick));

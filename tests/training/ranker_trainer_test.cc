@@ -1,7 +1,8 @@
 // The ranking stage's training on crafted validation candidates with a known answer: when what
 // users engage with is told by a source the fusion ignores, every ranker kind beats the fusion
-// on the newest window and the best one serves; when the fusion already orders perfectly, none
-// can beat it and the fusion stays; with a single window there is nothing to judge on.
+// on every window (each judged by rankers learned on the others) and the best one serves; when
+// the fusion already orders perfectly, none can beat it and the fusion stays; with a single
+// window there is nothing to judge on.
 #include "funnel/training/ranker_trainer.h"
 
 #include <random>
@@ -69,6 +70,7 @@ std::vector<int> TwoWindows() {
 
 RankerTrainOptions Small() {
   RankerTrainOptions o;
+  o.rankers = {"logistic", "gbdt", "lambdamart"};  // every kind, the shipped two and lambdamart
   o.trees = 60;
   o.early_stopping_rounds = 10;
   return o;
@@ -81,14 +83,14 @@ TEST(RankerTrainerTest, ASignalTheFusionIgnoresMakesEveryKindBeatItAndTheBestSer
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_NE(r->ranker, nullptr) << r->verdict;
   EXPECT_THAT(r->verdict, StartsWith("ranker "));
-  EXPECT_THAT(r->verdict, HasSubstr("over the fusion on the newest validation window (100 users)"));
+  EXPECT_THAT(r->verdict, HasSubstr("over the fusion on the validation windows (300 users, 2 windows)"));
   ASSERT_EQ(r->validation.size(), 4u);
-  EXPECT_EQ(r->validation[0].name, "fusion, newest window");
+  EXPECT_EQ(r->validation[0].name, "fusion, validation windows");
   const double fusion = r->validation[0].metrics.ndcg10.mean;
   EXPECT_LT(fusion, 0.3) << "a is unrelated to what users engage with";
   for (size_t k = 1; k < 4; ++k) {
     EXPECT_GT(r->validation[k].metrics.ndcg10.mean, 0.9) << r->validation[k].name << " learns to order by b";
-    EXPECT_EQ(r->validation[k].metrics.users, 100u);
+    EXPECT_EQ(r->validation[k].metrics.users, 300u) << "every window's users, judged by the other window's ranker";
   }
   EXPECT_EQ(r->ranker->depth(), 200u);
   EXPECT_EQ(r->ranker->features().size(), 11u);
@@ -101,7 +103,7 @@ TEST(RankerTrainerTest, WhenTheFusionIsAlreadyPerfectItStays) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->ranker, nullptr);
   EXPECT_DOUBLE_EQ(r->validation[0].metrics.ndcg10.mean, 1.0);
-  EXPECT_THAT(r->verdict, StartsWith("the fusion serves: no ranker beat it on the newest validation window"));
+  EXPECT_THAT(r->verdict, StartsWith("the fusion serves: no ranker beat it on the validation windows (300 users"));
 }
 
 TEST(RankerTrainerTest, OneWindowOrNoKindsMeansNoRanker) {
